@@ -1,0 +1,100 @@
+"""One small exception hierarchy; every message says what is wrong and what to do about it."""
+
+from __future__ import annotations
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+
+class HailuoError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class HailuoValidationError(HailuoError, ValueError):
+    """A generation parameter breaks a documented rule; raised before any request is sent."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        self.parameter = parameter
+        super().__init__(message)
+
+
+class HailuoImageError(HailuoValidationError):
+    """A frame image cannot be used: wrong format, too large, too small or wrong shape."""
+
+
+class HailuoProtocolError(HailuoError):
+    """The gateway answered with something this provider cannot read."""
+
+
+class HailuoAPIError(HailuoError):
+    """The gateway refused a request with an HTTP error that retrying will not fix."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        # Not ``status_code``: AirflowException already uses that name for Airflow's own API.
+        self.http_status = status_code
+
+
+class HailuoAuthenticationError(HailuoAPIError):
+    """401: the API key is missing or invalid."""
+
+
+class HailuoPermissionError(HailuoAPIError):
+    """403: insufficient balance or permission denied."""
+
+
+class HailuoNotFoundError(HailuoAPIError):
+    """404: the gateway does not know the task (or the path is wrong for this gateway)."""
+
+
+class HailuoTransientError(HailuoAPIError):
+    """A fault worth retrying: 429, 5xx or a dropped connection.
+
+    ``resubmit_safe`` says whether the gateway cannot have accepted the request (connection
+    refused, 429, an explicit 503), which is the only case where a create call is retried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        resubmit_safe: bool = False,
+    ) -> None:
+        self.retry_after = retry_after
+        self.resubmit_safe = resubmit_safe
+        super().__init__(message, status_code=status_code)
+
+
+class HailuoRateLimitError(HailuoTransientError):
+    """429: the gateway's rate limit was hit and retries ran out."""
+
+
+class HailuoAmbiguousSubmitError(HailuoError):
+    """A create request failed in a way that leaves open whether the gateway created a task.
+
+    It is never retried automatically: a second create could pay for the same video twice.
+    """
+
+
+class HailuoTaskFailedError(HailuoError):
+    """The gateway task ended as ``failed`` or ``cancelled``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hailuo_task_id: str,
+        status: str,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        self.hailuo_task_id = hailuo_task_id
+        self.status = status
+        self.error_code = error_code
+        self.error_message = error_message
+        super().__init__(message)
+
+
+class HailuoTimeoutError(HailuoError):
+    """Waiting for a gateway task took longer than allowed; the task may still finish."""

@@ -1,0 +1,74 @@
+"""What Airflow reads through the ``apache_airflow_provider`` entry point.
+
+It must stay importable without Airflow's heavier modules: Airflow 3.2+ builds the connection form
+from ``conn-fields`` and ``ui-field-behaviour`` here without importing the hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_hailuo import __version__
+from airflow_provider_hailuo.defaults import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CREATE_PATH,
+    DEFAULT_HOST,
+    DEFAULT_TASK_PATH,
+    DEFAULT_TIMEOUT,
+)
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-hailuo",
+        "name": "Hailuo",
+        "description": "Turn images into videos with MiniMax Hailuo 02 through the Vtrix model gateway.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Hailuo",
+                "external-doc-url": "https://doc.vtrix.ai/docs/api/minimax/minimax-hailuo-02-i2v",
+                "tags": ["software"],
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_hailuo.hooks.hailuo.HailuoHook",
+                "hook-name": "Hailuo (MiniMax video)",
+                "connection-type": "hailuo",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {"password": "API key", "host": "Gateway URL"},
+                    "placeholders": {"host": DEFAULT_HOST, "password": "your gateway API key"},
+                },
+                "conn-fields": {
+                    "timeout": {
+                        "label": "Request timeout (s)",
+                        "schema": {
+                            "type": ["integer", "null"],
+                            "default": int(DEFAULT_TIMEOUT),
+                            "minimum": 1,
+                        },
+                    },
+                    "connect_timeout": {
+                        "label": "Connect timeout (s)",
+                        "schema": {
+                            "type": ["integer", "null"],
+                            "default": int(DEFAULT_CONNECT_TIMEOUT),
+                            "minimum": 1,
+                        },
+                    },
+                    "create_path": {
+                        "label": "Create path",
+                        "description": "Only if your gateway differs from the default",
+                        "schema": {"type": ["string", "null"], "default": DEFAULT_CREATE_PATH},
+                    },
+                    "task_path": {
+                        "label": "Task path",
+                        "description": "Only if your gateway differs; must contain {task_id}",
+                        "schema": {"type": ["string", "null"], "default": DEFAULT_TASK_PATH},
+                    },
+                },
+            }
+        ],
+    }
