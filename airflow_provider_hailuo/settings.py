@@ -1,0 +1,125 @@
+"""An Airflow connection of type ``hailuo`` -> where and how to reach the gateway.
+
+Kept apart from the hook so that the sync path (``get_connection``) and the async path (the
+triggerer's non-blocking lookup) read a connection the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_hailuo.defaults import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CREATE_PATH,
+    DEFAULT_HOST,
+    DEFAULT_TASK_PATH,
+    DEFAULT_TIMEOUT,
+)
+from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
+from airflow_provider_hailuo.protocol import task_path
+
+# Connection extras (the UI's fields and the JSON form share these names).
+EXTRA_TIMEOUT = "timeout"
+EXTRA_CONNECT_TIMEOUT = "connect_timeout"
+EXTRA_CREATE_PATH = "create_path"
+EXTRA_TASK_PATH = "task_path"
+
+
+def normalise_base_url(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:
+    """``cloud.vtrix.ai``, ``https://cloud.vtrix.ai/`` and an empty host all give the same base URL."""
+    host = (host or "").strip()
+    if not host.rstrip("/"):
+        return DEFAULT_HOST
+    if "://" not in host:
+        scheme = schema.lower() if schema and schema.lower() in ("http", "https") else "https"
+        host = f"{scheme}://{host}"
+    parts = urlsplit(host)
+    try:
+        host_port = parts.port  # raises on a port that is not a number in 0-65535
+    except ValueError:
+        host_port = -1
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or host_port == -1
+        or any(c.isspace() for c in host)
+    ):
+        raise HailuoValidationError("host", f"connection host {host!r} is not an http(s) URL or host name")
+    if port and host_port is None:
+        host = f"{parts.scheme}://{parts.netloc}:{port}{parts.path}"
+    return host.rstrip("/")
+
+
+def _positive_float(extras: Mapping[str, Any], key: str, default: float) -> float:
+    value = extras.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number <= 0:
+        raise HailuoValidationError(
+            key, f"connection extra {key}={value!r} must be a positive number of seconds"
+        )
+    return number
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Everything a client needs; the API key is excluded from ``repr`` so it never reaches a log."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    create_path: str = DEFAULT_CREATE_PATH
+    task_path: str = DEFAULT_TASK_PATH
+
+    @classmethod
+    def from_connection(
+        cls,
+        conn_id: str,
+        *,
+        host: str | None,
+        password: str | None,
+        schema: str | None = None,
+        port: int | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> GatewaySettings:
+        extras = extras or {}
+        if not password:
+            raise HailuoAuthenticationError(
+                f"connection {conn_id!r} has no API key: put the gateway's API key in its password field"
+            )
+        template = str(extras.get(EXTRA_TASK_PATH) or DEFAULT_TASK_PATH)
+        if "{task_id}" not in template:
+            raise HailuoValidationError(
+                EXTRA_TASK_PATH, f"connection extra task_path={template!r} must contain '{{task_id}}'"
+            )
+        return cls(
+            base_url=normalise_base_url(host, schema=schema, port=port),
+            api_key=password,
+            timeout=_positive_float(extras, EXTRA_TIMEOUT, DEFAULT_TIMEOUT),
+            connect_timeout=_positive_float(extras, EXTRA_CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT),
+            create_path=str(extras.get(EXTRA_CREATE_PATH) or DEFAULT_CREATE_PATH),
+            task_path=template,
+        )
+
+    @property
+    def create_url(self) -> str:
+        return self.base_url + "/" + self.create_path.lstrip("/")
+
+    def task_url(self, task_id: str) -> str:
+        return self.base_url + "/" + task_path(self.task_path, task_id).lstrip("/")
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def is_gateway_url(self, url: str) -> bool:
+        """Whether ``url`` is on the gateway's origin: only there may the API key be sent."""
+        gateway, other = urlsplit(self.base_url), urlsplit(url)
+        return (gateway.scheme, gateway.netloc) == (other.scheme, other.netloc)

@@ -1,0 +1,299 @@
+"""RetryPolicy: what is retried, how often, and how long it waits (no real sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import tenacity
+
+from airflow_provider_hailuo.exceptions import (
+    HailuoAPIError,
+    HailuoAuthenticationError,
+    HailuoProtocolError,
+    HailuoRateLimitError,
+    HailuoTransientError,
+)
+from airflow_provider_hailuo.protocol import error_for_status
+from airflow_provider_hailuo.retry import RetryPolicy
+
+LOG = logging.getLogger("test_retry")
+FAST = RetryPolicy(max_attempts=5, initial_backoff=0.001, max_backoff=0.002, max_retry_after=60.0)
+
+
+def transient(*, retry_after: float | None = None, resubmit_safe: bool = False) -> HailuoTransientError:
+    return HailuoTransientError("HTTP 502 (gateway error)", status_code=502, retry_after=retry_after,
+                                resubmit_safe=resubmit_safe)  # fmt: skip
+
+
+class Flaky:
+    """Raises the given errors in turn, then returns "ok"; counts its calls."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+    async def run_async(self) -> str:
+        return self()
+
+
+def sync_retrying(
+    policy: RetryPolicy = FAST, *, creating: bool = False
+) -> tuple[tenacity.Retrying, list[float]]:
+    """A policy's Retrying whose sleeps are recorded instead of slept."""
+    retrying = policy.retrying(creating=creating, logger=LOG)
+    sleeps: list[float] = []
+    retrying.sleep = sleeps.append
+    return retrying, sleeps
+
+
+def async_retrying(policy: RetryPolicy = FAST) -> tuple[tenacity.AsyncRetrying, list[float]]:
+    retrying = policy.async_retrying(logger=LOG)
+    sleeps: list[float] = []
+
+    async def record(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    retrying.sleep = record
+    return retrying, sleeps
+
+
+def run_async(retrying: tenacity.AsyncRetrying, fn: Callable[[], Any]) -> Any:
+    return asyncio.run(retrying(fn))
+
+
+# --- sync --------------------------------------------------------------------------------------
+
+
+def test_two_transient_errors_then_success_takes_three_calls() -> None:
+    flaky = Flaky(transient(), transient())
+    retrying, sleeps = sync_retrying()
+    assert retrying(flaky) == "ok"
+    assert flaky.calls == 3
+    assert len(sleeps) == 2
+
+
+def test_real_sleep_with_tiny_backoff_succeeds() -> None:
+    flaky = Flaky(transient(), transient())
+    assert FAST.retrying(logger=LOG)(flaky) == "ok"
+    assert flaky.calls == 3
+
+
+def test_success_at_once_is_one_call_without_sleeping() -> None:
+    flaky = Flaky()
+    retrying, sleeps = sync_retrying()
+    assert retrying(flaky) == "ok"
+    assert (flaky.calls, sleeps) == (1, [])
+
+
+def test_creating_does_not_retry_an_error_that_is_not_resubmit_safe() -> None:
+    flaky = Flaky(transient(resubmit_safe=False))
+    retrying, sleeps = sync_retrying(creating=True)
+    with pytest.raises(HailuoTransientError, match="HTTP 502"):
+        retrying(flaky)
+    assert flaky.calls == 1
+    assert sleeps == []
+
+
+def test_creating_retries_a_resubmit_safe_error() -> None:
+    flaky = Flaky(transient(resubmit_safe=True), transient(resubmit_safe=True))
+    retrying, _ = sync_retrying(creating=True)
+    assert retrying(flaky) == "ok"
+    assert flaky.calls == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "retried_when_creating"), [(429, True), (503, True), (500, False), (502, False)]
+)
+def test_creating_retries_only_statuses_where_the_gateway_cannot_have_accepted(
+    status: int, retried_when_creating: bool
+) -> None:
+    error = error_for_status(status, "", retry_after="0")
+    assert error is not None
+    flaky = Flaky(error)
+    retrying, _ = sync_retrying(creating=True)
+    if retried_when_creating:
+        assert retrying(flaky) == "ok"
+        assert flaky.calls == 2
+    else:
+        with pytest.raises(HailuoTransientError):
+            retrying(flaky)
+        assert flaky.calls == 1
+
+
+def test_reads_retry_errors_that_are_not_resubmit_safe() -> None:
+    flaky = Flaky(transient(resubmit_safe=False))
+    retrying, _ = sync_retrying(creating=False)
+    assert retrying(flaky) == "ok"
+    assert flaky.calls == 2
+
+
+@pytest.mark.parametrize("max_attempts", [1, 2, 4])
+def test_max_attempts_bounds_the_calls(max_attempts: int) -> None:
+    flaky = Flaky(*(transient() for _ in range(10)))
+    policy = RetryPolicy(max_attempts=max_attempts, initial_backoff=0.001, max_backoff=0.002)
+    retrying, sleeps = sync_retrying(policy)
+    with pytest.raises(HailuoTransientError):
+        retrying(flaky)
+    assert flaky.calls == max_attempts
+    assert len(sleeps) == max_attempts - 1
+
+
+def test_the_last_error_is_reraised_unwrapped() -> None:
+    last = transient()
+    flaky = Flaky(transient(), last)
+    retrying, _ = sync_retrying(RetryPolicy(max_attempts=2, initial_backoff=0.001))
+    with pytest.raises(HailuoTransientError) as info:
+        retrying(flaky)
+    assert info.value is last
+    assert not isinstance(info.value, tenacity.RetryError)
+
+
+@pytest.mark.parametrize("retry_after", [0.0, 2.5, 7.0, 60.0])
+def test_retry_after_is_the_wait_used(retry_after: float) -> None:
+    flaky = Flaky(transient(retry_after=retry_after), transient(retry_after=retry_after))
+    retrying, sleeps = sync_retrying()
+    assert retrying(flaky) == "ok"
+    assert sleeps == [retry_after, retry_after]
+
+
+def test_rate_limit_retry_after_header_is_the_wait_used() -> None:
+    error = error_for_status(429, '{"error": "slow down"}', retry_after="3")
+    flaky = Flaky(error)
+    retrying, sleeps = sync_retrying(creating=True)
+    assert retrying(flaky) == "ok"
+    assert sleeps == [3.0]
+
+
+def test_without_retry_after_the_backoff_is_used_and_bounded() -> None:
+    policy = RetryPolicy(max_attempts=5, initial_backoff=0.01, max_backoff=0.05)
+    flaky = Flaky(*(transient() for _ in range(4)))
+    retrying, sleeps = sync_retrying(policy)
+    assert retrying(flaky) == "ok"
+    assert len(sleeps) == 4
+    # Exponential with jitter of up to initial_backoff, capped at max_backoff.
+    assert all(0 < s <= 0.05 for s in sleeps)
+    assert sleeps[0] >= 0.01
+
+
+def test_retry_after_above_max_retry_after_stops_at_once() -> None:
+    flaky = Flaky(transient(retry_after=61.0), transient())
+    retrying, sleeps = sync_retrying()
+    with pytest.raises(HailuoTransientError) as info:
+        retrying(flaky)
+    assert info.value.retry_after == 61.0
+    assert flaky.calls == 1
+    assert sleeps == []
+
+
+def test_retry_after_equal_to_max_retry_after_is_waited_out() -> None:
+    flaky = Flaky(transient(retry_after=60.0))
+    retrying, sleeps = sync_retrying()
+    assert retrying(flaky) == "ok"
+    assert sleeps == [60.0]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        HailuoAPIError("HTTP 400 (request refused by the gateway)", status_code=400),
+        HailuoAuthenticationError("HTTP 401", status_code=401),
+        HailuoProtocolError("not JSON"),
+        ValueError("a bug"),
+    ],
+)
+def test_non_transient_errors_are_not_retried(error: BaseException) -> None:
+    flaky = Flaky(error)
+    retrying, sleeps = sync_retrying()
+    with pytest.raises(type(error)):
+        retrying(flaky)
+    assert flaky.calls == 1
+    assert sleeps == []
+
+
+def test_status_400_from_error_for_status_is_not_retried() -> None:
+    error = error_for_status(400, '{"message": "bad duration"}')
+    flaky = Flaky(error)  # type: ignore[arg-type]
+    retrying, _ = sync_retrying()
+    with pytest.raises(HailuoAPIError, match="bad duration"):
+        retrying(flaky)
+    assert flaky.calls == 1
+
+
+def test_each_retry_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    flaky = Flaky(transient(retry_after=1.0))
+    retrying, _ = sync_retrying()
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        retrying(flaky)
+    assert len(caplog.records) == 1
+    assert "retrying in 1.0 s (attempt 2 of 5)" in caplog.records[0].getMessage()
+
+
+# --- async -------------------------------------------------------------------------------------
+
+
+def test_async_two_transient_errors_then_success_takes_three_calls() -> None:
+    flaky = Flaky(transient(), transient())
+    retrying, sleeps = async_retrying()
+    assert run_async(retrying, flaky.run_async) == "ok"
+    assert flaky.calls == 3
+    assert len(sleeps) == 2
+
+
+def test_async_real_sleep_with_tiny_backoff_succeeds() -> None:
+    flaky = Flaky(transient())
+    assert run_async(FAST.async_retrying(logger=LOG), flaky.run_async) == "ok"
+    assert flaky.calls == 2
+
+
+@pytest.mark.parametrize("max_attempts", [1, 3])
+def test_async_max_attempts_bounds_the_calls(max_attempts: int) -> None:
+    flaky = Flaky(*(transient() for _ in range(10)))
+    retrying, _ = async_retrying(RetryPolicy(max_attempts=max_attempts, initial_backoff=0.001))
+    with pytest.raises(HailuoTransientError):
+        run_async(retrying, flaky.run_async)
+    assert flaky.calls == max_attempts
+
+
+def test_async_retry_after_is_the_wait_used() -> None:
+    flaky = Flaky(HailuoRateLimitError("429", status_code=429, retry_after=4.0, resubmit_safe=True))
+    retrying, sleeps = async_retrying()
+    assert run_async(retrying, flaky.run_async) == "ok"
+    assert sleeps == [4.0]
+
+
+def test_async_retry_after_above_max_retry_after_stops_at_once() -> None:
+    flaky = Flaky(transient(retry_after=600.0))
+    retrying, sleeps = async_retrying()
+    with pytest.raises(HailuoTransientError):
+        run_async(retrying, flaky.run_async)
+    assert flaky.calls == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [HailuoAPIError("HTTP 400", status_code=400), HailuoProtocolError("not JSON"), RuntimeError("bug")],
+)
+def test_async_non_transient_errors_are_not_retried(error: BaseException) -> None:
+    flaky = Flaky(error)
+    retrying, sleeps = async_retrying()
+    with pytest.raises(type(error)):
+        run_async(retrying, flaky.run_async)
+    assert (flaky.calls, sleeps) == (1, [])
+
+
+def test_async_retries_reads_that_are_not_resubmit_safe() -> None:
+    flaky = Flaky(transient(resubmit_safe=False))
+    retrying, _ = async_retrying()
+    assert run_async(retrying, flaky.run_async) == "ok"
+    assert flaky.calls == 2

@@ -1,0 +1,210 @@
+"""A ``hailuo`` connection -> the gateway's URLs, timeouts and key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_hailuo.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
+from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
+from airflow_provider_hailuo.settings import (
+    GatewaySettings,
+    normalise_base_url,
+)
+
+KEY = "sk-very-secret-key-123"
+
+
+def settings(**kwargs: Any) -> GatewaySettings:
+    kwargs.setdefault("host", None)
+    kwargs.setdefault("password", KEY)
+    return GatewaySettings.from_connection("hailuo_default", **kwargs)
+
+
+# --- normalise_base_url ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", [None, "", "   ", "/"])
+def test_empty_host_gives_the_default_gateway(host: str | None) -> None:
+    assert normalise_base_url(host) == "https://cloud.vtrix.ai"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("cloud.vtrix.ai", "https://cloud.vtrix.ai"),
+        ("cloud.vtrix.ai/", "https://cloud.vtrix.ai"),
+        ("https://cloud.vtrix.ai/", "https://cloud.vtrix.ai"),
+        ("https://gateway.vtrix.ai", "https://gateway.vtrix.ai"),
+        (" https://gateway.vtrix.ai// ", "https://gateway.vtrix.ai"),
+        ("http://127.0.0.1:8089/", "http://127.0.0.1:8089"),
+        ("http://localhost:8089", "http://localhost:8089"),
+        ("https://proxy.example.com/vtrix/", "https://proxy.example.com/vtrix"),
+        ("localhost:8089", "https://localhost:8089"),
+    ],
+)
+def test_host_forms_normalise_to_one_base_url(host: str, expected: str) -> None:
+    assert normalise_base_url(host) == expected
+
+
+@pytest.mark.parametrize(("schema", "scheme"), [("http", "http"), ("HTTP", "http"), ("https", "https")])
+def test_schema_and_port_given_separately(schema: str, scheme: str) -> None:
+    assert normalise_base_url("127.0.0.1", schema=schema, port=8089) == f"{scheme}://127.0.0.1:8089"
+
+
+@pytest.mark.parametrize("schema", [None, "", "ftp", "public"])
+def test_other_schemas_default_to_https(schema: str | None) -> None:
+    assert normalise_base_url("cloud.vtrix.ai", schema=schema) == "https://cloud.vtrix.ai"
+
+
+def test_schema_does_not_override_an_explicit_scheme() -> None:
+    assert normalise_base_url("https://cloud.vtrix.ai", schema="http") == "https://cloud.vtrix.ai"
+
+
+def test_port_in_host_wins_over_separate_port() -> None:
+    assert normalise_base_url("http://127.0.0.1:8089", port=9999) == "http://127.0.0.1:8089"
+
+
+def test_separate_port_is_put_before_the_path() -> None:
+    assert normalise_base_url("http://example.com/base/", port=8080) == "http://example.com:8080/base"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "ftp://cloud.vtrix.ai",
+        "file:///etc/passwd",
+        "http://",
+        "https://",
+        "http:///path",
+        ":::",
+        "not a host",
+        "https://cloud vtrix.ai",
+        "https://cloud.vtrix.ai:port",
+        "https://cloud.vtrix.ai:99999",
+    ],
+)
+def test_garbage_host_is_refused(host: str) -> None:
+    with pytest.raises(HailuoValidationError, match="is not an http\\(s\\) URL or host name") as info:
+        normalise_base_url(host)
+    assert info.value.parameter == "host"
+
+
+# --- from_connection ---------------------------------------------------------------------------
+
+
+def test_defaults_from_a_connection_with_only_a_key() -> None:
+    s = settings()
+    assert s.base_url == "https://cloud.vtrix.ai"
+    assert s.api_key == KEY
+    assert s.timeout == DEFAULT_TIMEOUT
+    assert s.connect_timeout == DEFAULT_CONNECT_TIMEOUT
+    assert s.create_url == "https://cloud.vtrix.ai/model/v1/generation"
+    assert s.task_url("task_1") == "https://cloud.vtrix.ai/model/v1/generation/task/task_1"
+    assert s.auth_headers() == {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.mark.parametrize("password", [None, ""])
+def test_missing_password_says_to_put_the_api_key_in_the_password_field(password: str | None) -> None:
+    with pytest.raises(
+        HailuoAuthenticationError, match="has no API key: put the gateway's API key in its password"
+    ):
+        settings(password=password)
+
+
+def test_missing_password_names_the_connection() -> None:
+    with pytest.raises(HailuoAuthenticationError, match="'my_conn'"):
+        GatewaySettings.from_connection("my_conn", host=None, password=None)
+
+
+def test_host_schema_and_port_from_the_connection() -> None:
+    s = settings(host="127.0.0.1", schema="http", port=8089)
+    assert s.base_url == "http://127.0.0.1:8089"
+    assert s.create_url == "http://127.0.0.1:8089/model/v1/generation"
+
+
+@pytest.mark.parametrize(
+    ("extras", "timeout", "connect_timeout"),
+    [
+        ({"timeout": 30}, 30.0, DEFAULT_CONNECT_TIMEOUT),
+        ({"timeout": "12.5"}, 12.5, DEFAULT_CONNECT_TIMEOUT),
+        ({"connect_timeout": 3}, DEFAULT_TIMEOUT, 3.0),
+        ({"timeout": 90, "connect_timeout": "5"}, 90.0, 5.0),
+        ({"timeout": None, "connect_timeout": ""}, DEFAULT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT),
+    ],
+)
+def test_timeout_extras(extras: dict[str, Any], timeout: float, connect_timeout: float) -> None:
+    s = settings(extras=extras)
+    assert (s.timeout, s.connect_timeout) == (timeout, connect_timeout)
+
+
+@pytest.mark.parametrize("key", ["timeout", "connect_timeout"])
+@pytest.mark.parametrize("value", [0, -1, "abc", "0", [5], {"s": 5}])
+def test_bad_timeout_is_refused(key: str, value: Any) -> None:
+    with pytest.raises(
+        HailuoValidationError, match=f"connection extra {key}=.* must be a positive number"
+    ) as info:
+        settings(extras={key: value})
+    assert info.value.parameter == key
+
+
+def test_custom_paths_from_extras() -> None:
+    s = settings(
+        host="https://gateway.example.com",
+        extras={"create_path": "/v2/generate", "task_path": "v2/tasks/{task_id}/status"},
+    )
+    assert s.create_url == "https://gateway.example.com/v2/generate"
+    assert s.task_url("t1") == "https://gateway.example.com/v2/tasks/t1/status"
+
+
+def test_task_path_without_placeholder_is_refused() -> None:
+    with pytest.raises(HailuoValidationError, match=r"task_path=.* must contain '\{task_id\}'") as info:
+        settings(extras={"task_path": "/model/v1/generation/task/"})
+    assert info.value.parameter == "task_path"
+
+
+@pytest.mark.parametrize(
+    ("task_id", "expected_tail"),
+    [
+        ("a/b", "/task/a%2Fb"),
+        ("x y", "/task/x%20y"),
+        ("../../admin", "/task/..%2F..%2Fadmin"),
+        ("q?x=1", "/task/q%3Fx%3D1"),
+    ],
+)
+def test_task_ids_are_url_quoted_in_task_url(task_id: str, expected_tail: str) -> None:
+    url = settings().task_url(task_id)
+    assert url == "https://cloud.vtrix.ai/model/v1/generation" + expected_tail
+
+
+def test_repr_does_not_contain_the_api_key() -> None:
+    s = settings()
+    assert KEY not in repr(s)
+    assert KEY not in str(s)
+    assert "cloud.vtrix.ai" in repr(s)
+
+
+# --- is_gateway_url ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://cloud.vtrix.ai/model/v1/generation/task/t", True),
+        ("https://cloud.vtrix.ai", True),
+        ("http://cloud.vtrix.ai/x", False),
+        ("https://cdn.vtrix.ai/video.mp4", False),
+        ("https://cloud.vtrix.ai:8443/x", False),
+        ("https://cloud.vtrix.ai.evil.com/x", False),
+        ("https://evil.com/?https://cloud.vtrix.ai", False),
+    ],
+)
+def test_is_gateway_url_compares_scheme_host_and_port(url: str, expected: bool) -> None:
+    assert settings().is_gateway_url(url) is expected
+
+
+def test_is_gateway_url_with_a_local_emulator() -> None:
+    s = settings(host="http://127.0.0.1:8089/")
+    assert s.is_gateway_url("http://127.0.0.1:8089/assets/sample.mp4")
+    assert not s.is_gateway_url("http://127.0.0.1:9000/assets/sample.mp4")
