@@ -1,0 +1,29 @@
+"""A local, faithful stand-in for the Vtrix gateway's Hailuo 02 image-to-video API.
+
+Names are loaded on first use: the pytest plugin imports this package for every test session of
+every user of the provider, and must not pull in aiohttp or Airflow by doing so.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_hailuo.emulator.app import create_app
+    from airflow_provider_hailuo.emulator.client import EmulatorClient
+    from airflow_provider_hailuo.emulator.server import EmulatorServer
+
+__all__ = ["EmulatorClient", "EmulatorServer", "create_app"]
+
+_HOMES = {
+    "EmulatorServer": "airflow_provider_hailuo.emulator.server",
+    "EmulatorClient": "airflow_provider_hailuo.emulator.client",
+    "create_app": "airflow_provider_hailuo.emulator.app",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

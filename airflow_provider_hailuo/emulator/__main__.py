@@ -1,0 +1,84 @@
+"""``hailuo-emulator``: the gateway emulator as a process, for the demo, e2e tests and local DAG runs.
+
+The first line on stdout is the URL it listens on (and nothing else), so a script that starts it
+with ``--port 0`` can read where to connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from airflow_provider_hailuo.emulator.config import DEFAULT_API_KEY, DEFAULT_RENDER_SECONDS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hailuo-emulator",
+        description="Serve the Hailuo 02 image-to-video gateway protocol locally (no key, no network).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8089, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--api-key", default=DEFAULT_API_KEY, help="the Bearer key to accept (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--render-seconds",
+        type=float,
+        default=DEFAULT_RENDER_SECONDS,
+        help="how long each task stays in_progress (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="base of the video URLs handed out, when behind a proxy or port map",
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from airflow_provider_hailuo.emulator.server import EmulatorServer
+
+    server = EmulatorServer(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        render_seconds=args.render_seconds,
+        public_url=args.public_url,
+        access_log=args.access_log,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with server:
+        print(server.url, flush=True)
+        print(
+            f"hailuo-emulator: serving on {server.url} (API key {args.api_key!r}, "
+            f"render {args.render_seconds:g} s, control API {server.url}/_emulator/stats); Ctrl+C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        asyncio.run(_serve(args))
+    except OSError as err:
+        print(f"hailuo-emulator: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

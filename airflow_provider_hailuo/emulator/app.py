@@ -1,0 +1,242 @@
+"""The gateway's HTTP protocol (spec/API.md) as an aiohttp application, with faults on demand.
+
+The request rules are not re-implemented here: the body is unwrapped by :mod:`protocol`, the
+parameters are checked by :mod:`params` and data-URL frames by :mod:`images`, the very code the
+provider runs before it sends anything, so the emulator and the provider cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from airflow_provider_hailuo.defaults import DEFAULT_CREATE_PATH, DEFAULT_TASK_PATH
+from airflow_provider_hailuo.emulator.config import ControlError, EmulatorConfig
+from airflow_provider_hailuo.emulator.control import CONTROL_PREFIX, add_control_routes
+from airflow_provider_hailuo.emulator.faults import (
+    ENDPOINT_CREATE,
+    ENDPOINT_DOWNLOAD,
+    ENDPOINT_POLL,
+    KIND_DROP,
+    KIND_DROP_AFTER_ACCEPT,
+    KIND_MALFORMED,
+    KIND_SLOW,
+    KIND_STATUS,
+    Fault,
+)
+from airflow_provider_hailuo.emulator.state import EmulatorState
+from airflow_provider_hailuo.emulator.stats import ENDPOINT_OTHER
+from airflow_provider_hailuo.emulator.tasks import isoformat
+from airflow_provider_hailuo.emulator.webutil import SAMPLE_VIDEO_KEY, STATE_KEY, error_response
+from airflow_provider_hailuo.exceptions import HailuoProtocolError, HailuoValidationError
+from airflow_provider_hailuo.images import check_data_url
+from airflow_provider_hailuo.params import DEFAULT_MODEL, IMAGE_PARAMETERS, validate_wire_params
+from airflow_provider_hailuo.protocol import (
+    STATUS_COMPLETED,
+    STATUS_IN_PROGRESS,
+    unwrap_create_body,
+)
+
+FILES_PATH = "/files/{task_id}.mp4"
+# Two frames of up to 20 MB each, base64-encoded, plus the JSON around them.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+# Bodies above this are parsed and checked in a worker thread so the loop keeps serving pollers.
+_OFF_LOOP_BYTES = 256 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def load_sample_video() -> bytes:
+    """The real H.264 MP4 every completed task points at (a few KB, read once per app)."""
+    return resources.files("airflow_provider_hailuo.emulator").joinpath("assets/sample.mp4").read_bytes()
+
+
+def _check_bearer(request: web.Request, api_key: str) -> web.Response | None:
+    """The 401 a missing or wrong key earns; ``None`` when the key is right. The key is never echoed."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return error_response(401, "API key missing: send the header 'Authorization: Bearer <API key>'")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+        return error_response(401, "invalid API key")
+    return None
+
+
+async def _off_loop_if_large(size: int, function: Callable[..., Any], *args: Any) -> Any:
+    if size <= _OFF_LOOP_BYTES:
+        return function(*args)
+    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+
+
+def _check_frame(parameter: str, value: str) -> None:
+    if value.startswith("data:"):
+        check_data_url(value, parameter)
+    elif not value.startswith(("http://", "https://")):
+        raise HailuoValidationError(
+            parameter,
+            f"{parameter} must be a public http(s) URL or a base64 data URL (data:image/...;base64,...)",
+        )
+
+
+def _check_create_params(params: Mapping[str, Any]) -> None:
+    if params.get("first_frame_image") is None:
+        raise HailuoValidationError("first_frame_image", "first_frame_image is required")
+    validate_wire_params(params)
+    for parameter in IMAGE_PARAMETERS:
+        value = params.get(parameter)
+        if isinstance(value, str):
+            _check_frame(parameter, value)
+
+
+async def create_task(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    denied = _check_bearer(request, state.config.api_key)
+    if denied is not None:
+        return denied
+    raw = await request.read()
+    try:
+        body = await _off_loop_if_large(len(raw), json.loads, raw)
+    except ValueError as err:
+        return error_response(400, f"the request body is not valid JSON: {err}")
+    try:
+        model, params = unwrap_create_body(body)
+    except HailuoProtocolError as err:
+        return error_response(400, str(err))
+    if model != DEFAULT_MODEL:
+        return error_response(400, f"model {model!r} is not served at this endpoint; use {DEFAULT_MODEL!r}")
+    try:
+        await _off_loop_if_large(len(raw), _check_create_params, params)
+    except HailuoValidationError as err:
+        return error_response(400, str(err))
+    task = state.create_task(model, params)
+    return web.json_response(
+        {
+            "id": task.id,
+            "status": STATUS_IN_PROGRESS,
+            "model": model,
+            "created_at": isoformat(task.created_at),
+        }
+    )
+
+
+def _public_base_url(request: web.Request, config: EmulatorConfig) -> str:
+    return config.public_url or f"{request.scheme}://{request.host}"
+
+
+async def get_task(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    denied = _check_bearer(request, state.config.api_key)
+    if denied is not None:
+        return denied
+    task = state.tasks.get(request.match_info["task_id"])
+    if task is None:
+        return error_response(404, "task not found")
+    video_url = f"{_public_base_url(request, state.config)}/files/{task.id}.mp4"
+    return web.json_response(task.view(time.monotonic(), video_url))
+
+
+async def download_video(request: web.Request) -> web.StreamResponse:
+    """No auth, as on a CDN: the URL itself is the credential. Only completed tasks have a file."""
+    task = request.app[STATE_KEY].tasks.get(request.match_info["task_id"])
+    if task is None or task.status(time.monotonic()) != STATUS_COMPLETED:
+        return error_response(404, "file not found")
+    return web.Response(body=request.app[SAMPLE_VIDEO_KEY], content_type="video/mp4")
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection with nothing sent; the response returned is never written."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=499)
+
+
+def _status_response(fault: Fault) -> web.Response:
+    body, content_type = fault.error_body()
+    retry_after = fault.retry_after_header()
+    headers = {"Retry-After": retry_after} if retry_after is not None else None
+    return web.Response(status=fault.http_status, body=body, content_type=content_type, headers=headers)
+
+
+def _malformed_response(fault: Fault, endpoint: str, response: web.StreamResponse) -> web.Response:
+    if endpoint == ENDPOINT_DOWNLOAD or fault.malformed == "not_json":
+        return web.Response(text="<html><body><h1>Upstream busy</h1></body></html>", content_type="text/html")
+    if fault.malformed == "empty":
+        return web.Response(body=b"", content_type="application/json")
+    payload: Any = {}
+    if isinstance(response, web.Response) and isinstance(response.body, bytes):
+        payload = json.loads(response.body)
+    payload.pop("id" if fault.malformed == "missing_id" else "status", None)
+    return web.json_response(payload)
+
+
+async def _with_fault(
+    fault: Fault, endpoint: str, request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Answer one request the way ``fault`` says (the handler runs first unless the fault pre-empts it)."""
+    if fault.kind == KIND_DROP:
+        return _drop(request)
+    if fault.kind == KIND_STATUS and not fault.after_accept:
+        return _status_response(fault)
+    response = await handler(request)
+    if fault.kind == KIND_STATUS:
+        return _status_response(fault)
+    if fault.kind == KIND_DROP_AFTER_ACCEPT:
+        return _drop(request)
+    if fault.kind == KIND_SLOW:
+        await asyncio.sleep(fault.delay_seconds)
+        return response
+    if fault.kind == KIND_MALFORMED:
+        return _malformed_response(fault, endpoint, response)
+    return response
+
+
+def _endpoint_of(request: web.Request) -> str:
+    name = request.match_info.route.name
+    return name if name in (ENDPOINT_CREATE, ENDPOINT_POLL, ENDPOINT_DOWNLOAD) else ENDPOINT_OTHER
+
+
+@web.middleware
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every gateway request and its outcome, and apply the fault queued for it, if any."""
+    if request.path.startswith(CONTROL_PREFIX):
+        try:
+            return await handler(request)
+        except ControlError as err:
+            return error_response(400, str(err))
+    state = request.app[STATE_KEY]
+    stats = state.stats  # reset() replaces it: count the end where the beginning was counted
+    endpoint = _endpoint_of(request)
+    stats.begin(endpoint)
+    status: int | None = 500
+    try:
+        fault = state.faults.take(endpoint)
+        response = await (_with_fault(fault, endpoint, request, handler) if fault else handler(request))
+        dropped = fault is not None and fault.kind in (KIND_DROP, KIND_DROP_AFTER_ACCEPT)
+        status = None if dropped else response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        stats.end(endpoint, status)
+
+
+def create_app(
+    config: EmulatorConfig | None = None, *, state: EmulatorState | None = None
+) -> web.Application:
+    """The emulator as an aiohttp application, to run with any aiohttp runner or test client."""
+    app = web.Application(middlewares=[gateway_middleware], client_max_size=MAX_BODY_BYTES)
+    app[STATE_KEY] = state or EmulatorState(config)
+    app[SAMPLE_VIDEO_KEY] = load_sample_video()
+    app.router.add_post(DEFAULT_CREATE_PATH, create_task, name=ENDPOINT_CREATE)
+    app.router.add_get(DEFAULT_TASK_PATH, get_task, name=ENDPOINT_POLL)
+    app.router.add_get(FILES_PATH, download_video, name=ENDPOINT_DOWNLOAD)
+    add_control_routes(app)
+    return app

@@ -1,0 +1,98 @@
+"""Everything the emulator remembers, in one object that lives on the emulator's event loop.
+
+All mutation happens in request handlers on that loop (the control API is HTTP too), so no lock
+is needed and every counter is exact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_hailuo.emulator.config import ControlError, EmulatorConfig
+from airflow_provider_hailuo.emulator.faults import FaultQueue
+from airflow_provider_hailuo.emulator.pricing import cost_for
+from airflow_provider_hailuo.emulator.stats import RequestStats
+from airflow_provider_hailuo.emulator.tasks import (
+    COMPLETED,
+    DEFAULT_ERROR_CODE,
+    ERROR_SHAPE_SEED,
+    EmulatedTask,
+    TaskOutcome,
+    check_error_spec,
+    task_error_payload,
+)
+from airflow_provider_hailuo.protocol import STATUS_CANCELLED, STATUS_FAILED
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EmulatorState:
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.default_config = config or EmulatorConfig()
+        self.config = self.default_config
+        self.tasks: dict[str, EmulatedTask] = {}
+        self.stats = RequestStats()
+        self.faults = FaultQueue()
+
+    def reset(self) -> None:
+        """Back to the state at start: no tasks, counters or faults, and the starting config."""
+        self.config = self.default_config
+        self.tasks.clear()
+        self.stats = RequestStats()
+        self.faults = FaultQueue()
+
+    def create_task(self, model: str, params: Mapping[str, Any]) -> EmulatedTask:
+        """Record a validated request as a task; a queued ``task_failure`` decides its ending."""
+        failure = self.faults.take_task_failure()
+        task = EmulatedTask.create(
+            model=model,
+            params=params,
+            cost=cost_for(params.get("duration"), params.get("resolution")),
+            render_seconds=self.config.render_seconds,
+            outcome=failure.task_outcome() if failure else COMPLETED,
+            now=_utcnow(),
+            now_monotonic=time.monotonic(),
+        )
+        self.tasks[task.id] = task
+        self.stats.tasks_created += 1
+        return task
+
+    def force_status(
+        self,
+        task: EmulatedTask,
+        status: object,
+        *,
+        error_code: str | None = None,
+        error_shape: str = ERROR_SHAPE_SEED,
+        error_message: str | None = None,
+    ) -> None:
+        """Any non-empty status string is accepted: unknown ones test a client's "still running" path."""
+        if not isinstance(status, str) or not status.strip():
+            raise ControlError(f"status must be a non-empty string, got {status!r}")
+        check_error_spec(status, error_code, error_shape)
+        if error_message is not None and (
+            not isinstance(error_message, str) or status not in (STATUS_FAILED, STATUS_CANCELLED)
+        ):
+            raise ControlError("error_message must be a string, and only goes with 'failed' or 'cancelled'")
+        if status == STATUS_FAILED and error_code is None:
+            error_code = DEFAULT_ERROR_CODE
+        task.force(
+            TaskOutcome(status, task_error_payload(error_code, error_shape, error_message)), now=_utcnow()
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stats endpoint's answer: request counters, tasks by status and fault use."""
+        now = time.monotonic()
+        by_status = Counter(task.status(now) for task in self.tasks.values())
+        return {
+            **self.stats.to_dict(),
+            "tasks_by_status": dict(sorted(by_status.items())),
+            "faults_pending": len(self.faults.pending()),
+            "faults_applied": dict(sorted(self.faults.applied.items())),
+        }

@@ -1,0 +1,15 @@
+"""What the gateway handlers and the control handlers share: the app keys and the error body."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from airflow_provider_hailuo.emulator.state import EmulatorState
+
+STATE_KEY = web.AppKey("hailuo_emulator_state", EmulatorState)
+SAMPLE_VIDEO_KEY = web.AppKey("hailuo_emulator_sample_video", bytes)
+
+
+def error_response(status: int, message: str) -> web.Response:
+    """The gateway's usual error shape, ``{"error": {"message": ...}}`` (faults choose others)."""
+    return web.json_response({"error": {"message": message}}, status=status)

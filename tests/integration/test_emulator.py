@@ -1,0 +1,683 @@
+"""The gateway emulator over real HTTP on loopback: protocol, counters, faults and load.
+
+Everything goes through sockets (requests, aiohttp), as the provider's own clients do, so what
+these tests pin down is what the provider's tests can rely on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+import requests
+
+from airflow_provider_hailuo.emulator.client import EmulatorControlError
+from airflow_provider_hailuo.emulator.pricing import COST_TABLE
+from airflow_provider_hailuo.protocol import (
+    ERROR_CODES,
+    build_create_body,
+    parse_error_body,
+    parse_task,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_hailuo.emulator.server import EmulatorServer
+
+MODEL = "minimax_hailuo_02_i2v"
+FRAME_URL = "https://example.com/first.png"
+CREATE_PATH = "/model/v1/generation"
+TIMEOUT = 10
+
+
+def create_body(**params: Any) -> dict[str, Any]:
+    return build_create_body(MODEL, {"first_frame_image": FRAME_URL, **params})
+
+
+def auth(emulator: EmulatorServer) -> dict[str, str]:
+    return {"Authorization": f"Bearer {emulator.api_key}"}
+
+
+def create(emulator: EmulatorServer, body: object = None, *, timeout: float = TIMEOUT) -> requests.Response:
+    payload = create_body() if body is None else body
+    return requests.post(emulator.url + CREATE_PATH, json=payload, headers=auth(emulator), timeout=timeout)
+
+
+def poll(emulator: EmulatorServer, task_id: str, *, timeout: float = TIMEOUT) -> requests.Response:
+    return requests.get(
+        f"{emulator.url}{CREATE_PATH}/task/{task_id}", headers=auth(emulator), timeout=timeout
+    )
+
+
+def created_task_id(emulator: EmulatorServer, **params: Any) -> str:
+    response = create(emulator, create_body(**params))
+    assert response.status_code == 200, response.text
+    task_id: str = response.json()["id"]
+    return task_id
+
+
+def png_data_url(width: int, height: int) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 80, 40)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+# --- authentication -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic dGVzdC1rZXk="}],
+    ids=["missing", "wrong-key", "not-bearer"],
+)
+def test_create_without_the_right_key_is_401(
+    hailuo_emulator: EmulatorServer, headers: dict[str, str]
+) -> None:
+    response = requests.post(
+        hailuo_emulator.url + CREATE_PATH, json=create_body(), headers=headers, timeout=TIMEOUT
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"]["message"]
+    assert "test-key" not in response.text
+    assert hailuo_emulator.client.stats()["tasks_created"] == 0
+
+
+def test_poll_without_key_is_401(hailuo_emulator: EmulatorServer) -> None:
+    task_id = created_task_id(hailuo_emulator)
+
+    response = requests.get(f"{hailuo_emulator.url}{CREATE_PATH}/task/{task_id}", timeout=TIMEOUT)
+
+    assert response.status_code == 401
+
+
+def test_configured_api_key_replaces_the_old_one_until_reset(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(api_key="other-key")
+    assert create(hailuo_emulator).status_code == 200  # auth() reads the live key
+    response = requests.post(
+        hailuo_emulator.url + CREATE_PATH,
+        json=create_body(),
+        headers={"Authorization": "Bearer test-key"},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 401
+
+    hailuo_emulator.client.reset()
+
+    assert hailuo_emulator.api_key == "test-key"
+    assert create(hailuo_emulator).status_code == 200
+
+
+# --- the happy path -------------------------------------------------------------------------------
+
+
+def test_task_runs_in_progress_then_completes(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(render_seconds=0.3)
+
+    response = create(hailuo_emulator)
+
+    assert response.status_code == 200
+    created = response.json()
+    assert created["id"].startswith("task_")
+    assert created["status"] == "in_progress"
+    assert created["model"] == MODEL
+    assert created["created_at"].endswith("Z")
+    running = poll(hailuo_emulator, created["id"]).json()
+    assert running["status"] == "in_progress"
+    assert 0 <= running["progress"] < 1
+    assert running["error"] is None
+    assert "output" not in running
+
+    time.sleep(0.35)
+    done = poll(hailuo_emulator, created["id"]).json()
+
+    assert done["status"] == "completed"
+    assert done["progress"] == 1.0
+    assert done["output"] == [
+        {"content": [{"type": "video", "url": f"{hailuo_emulator.url}/files/{created['id']}.mp4"}]}
+    ]
+    assert done["usage"] == {"cost": "0.28", "discount": 0}
+    assert set(done["metadata"]) == {"in_queue_at", "started_at", "completed_at"}
+    assert done["error"] is None
+    task = parse_task(done)
+    assert task.is_success
+    assert task.cost == "0.28"
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["poll"], stats["tasks_created"]) == (1, 2, 1)
+
+
+def test_poll_of_an_unknown_task_is_404(hailuo_emulator: EmulatorServer) -> None:
+    response = poll(hailuo_emulator, "task_does_not_exist")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"message": "task not found"}}
+
+
+@pytest.mark.parametrize(
+    ("params", "cost"),
+    [
+        ({}, "0.28"),
+        ({"duration": 6, "resolution": "512P"}, "0.10"),
+        ({"duration": 10, "resolution": "512P"}, "0.15"),
+        ({"duration": 6, "resolution": "768P"}, "0.28"),
+        ({"duration": 10}, "0.56"),
+        ({"resolution": "1080P"}, "0.49"),
+    ],
+)
+def test_cost_is_the_exact_string_for_duration_and_resolution(
+    hailuo_emulator: EmulatorServer, params: dict[str, Any], cost: str
+) -> None:
+    hailuo_emulator.client.configure(render_seconds=0)
+    task_id = created_task_id(hailuo_emulator, **params)
+
+    body = poll(hailuo_emulator, task_id).json()
+
+    assert body["usage"]["cost"] == cost
+    key = (params.get("resolution", "768P"), params.get("duration", 6))
+    assert COST_TABLE[key] == cost
+
+
+def test_data_url_frames_are_checked(hailuo_emulator: EmulatorServer) -> None:
+    good = create(hailuo_emulator, build_create_body(MODEL, {"first_frame_image": png_data_url(480, 320)}))
+    too_small = create(
+        hailuo_emulator, build_create_body(MODEL, {"first_frame_image": png_data_url(200, 200)})
+    )
+
+    assert good.status_code == 200, good.text
+    assert too_small.status_code == 400
+    assert "first_frame_image" in too_small.json()["error"]["message"]
+    assert hailuo_emulator.client.tasks()[0]["params"]["first_frame_image"].endswith("chars)")
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (create_body(duration=10, resolution="1080P"), "10 s videos are 512P or 768P only"),
+        (create_body(last_frame_image=FRAME_URL, resolution="512P"), "first and last frame"),
+        (create_body(duration=8), "duration=8"),
+        (create_body(prompt="A lighthouse [pan sideways]"), "unknown camera instruction"),
+        (create_body(prompt_optimizer="yes"), "prompt_optimizer"),
+        (create_body(colour="red"), "unknown parameter"),
+        (build_create_body(MODEL, {}), "first_frame_image is required"),
+        (create_body(first_frame_image="/tmp/frame.png"), "http(s) URL or a base64 data URL"),
+        ({"model": MODEL, "first_frame_image": FRAME_URL}, "'input'"),
+        (build_create_body("minimax_hailuo_02_t2v", {"first_frame_image": FRAME_URL}), "not served"),
+    ],
+    ids=[
+        "10s-1080P",
+        "first-last-512P",
+        "duration-8",
+        "unknown-camera-instruction",
+        "bool-as-string",
+        "unknown-parameter",
+        "no-first-frame",
+        "local-path",
+        "flat-body",
+        "wrong-model",
+    ],
+)
+def test_invalid_create_request_is_400(hailuo_emulator: EmulatorServer, body: object, expected: str) -> None:
+    response = create(hailuo_emulator, body)
+
+    assert response.status_code == 400
+    assert expected in response.json()["error"]["message"]
+    assert hailuo_emulator.client.stats()["tasks_created"] == 0
+
+
+def test_body_that_is_not_json_is_400(hailuo_emulator: EmulatorServer) -> None:
+    response = requests.post(
+        hailuo_emulator.url + CREATE_PATH,
+        data=b"{not json",
+        headers={**auth(hailuo_emulator), "Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]["message"]
+
+
+# --- the video file -------------------------------------------------------------------------------
+
+
+def test_completed_task_video_is_a_real_mp4_served_without_auth(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(render_seconds=0)
+    task_id = created_task_id(hailuo_emulator)
+    video_url = poll(hailuo_emulator, task_id).json()["output"][0]["content"][0]["url"]
+
+    response = requests.get(video_url, timeout=TIMEOUT)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "video/mp4"
+    assert int(response.headers["Content-Length"]) == len(response.content) > 1000
+    assert response.content[4:8] == b"ftyp"
+    assert b"avc1" in response.content  # H.264
+
+
+def test_video_of_an_unfinished_or_unknown_task_is_404(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(render_seconds=60)
+    task_id = created_task_id(hailuo_emulator)
+
+    assert requests.get(f"{hailuo_emulator.url}/files/{task_id}.mp4", timeout=TIMEOUT).status_code == 404
+    assert requests.get(f"{hailuo_emulator.url}/files/task_nope.mp4", timeout=TIMEOUT).status_code == 404
+
+
+# --- counters -------------------------------------------------------------------------------------
+
+
+def test_counters_are_exact(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(render_seconds=0)
+    task_id = created_task_id(hailuo_emulator)
+    create(hailuo_emulator, create_body(duration=7))
+    for _ in range(3):
+        poll(hailuo_emulator, task_id)
+    poll(hailuo_emulator, "task_unknown")
+    requests.get(f"{hailuo_emulator.url}/files/{task_id}.mp4", timeout=TIMEOUT)
+    requests.get(f"{hailuo_emulator.url}/nowhere", timeout=TIMEOUT)
+    hailuo_emulator.client.tasks()  # the control API is not counted
+
+    stats = hailuo_emulator.client.stats()
+
+    assert {k: stats[k] for k in ("create", "poll", "download", "other", "total")} == {
+        "create": 2,
+        "poll": 4,
+        "download": 1,
+        "other": 1,
+        "total": 8,
+    }
+    assert stats["status_codes"] == {"200": 5, "400": 1, "404": 2}
+    assert stats["status_codes_by_endpoint"]["poll"] == {"200": 3, "404": 1}
+    assert stats["tasks_created"] == 1
+    assert stats["tasks_by_status"] == {"completed": 1}
+    assert stats["in_flight"] == 0
+
+
+def test_reset_forgets_tasks_counters_faults_and_config(hailuo_emulator: EmulatorServer) -> None:
+    client = hailuo_emulator.client
+    client.configure(render_seconds=9)
+    task_id = created_task_id(hailuo_emulator)
+    client.add_fault("drop", target="poll", times=5)
+
+    client.reset()
+
+    stats = client.stats()
+    assert (stats["total"], stats["tasks_created"], stats["faults_pending"]) == (0, 0, 0)
+    assert client.tasks() == []
+    assert client.faults() == []
+    assert client.config()["render_seconds"] == 0.2  # what the fixture's server started with
+    assert poll(hailuo_emulator, task_id).status_code == 404
+
+
+# --- faults: HTTP statuses ------------------------------------------------------------------------
+
+
+def test_429_burst_with_retry_after_then_normal_service(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.add_fault("status", target="create", http_status=429, retry_after=2, times=2)
+
+    answers = [create(hailuo_emulator) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [429, 429, 200]
+    assert answers[0].headers["Retry-After"] == "2"
+    assert parse_error_body(answers[0].content) == "rate limit exceeded"
+    stats = hailuo_emulator.client.stats()
+    assert stats["tasks_created"] == 1
+    assert stats["status_codes_by_endpoint"]["create"] == {"200": 1, "429": 2}
+    assert stats["faults_applied"] == {"status": 2}
+
+
+@pytest.mark.parametrize("http_status", [401, 403, 500, 502, 503])
+def test_status_fault_on_create_creates_no_task(hailuo_emulator: EmulatorServer, http_status: int) -> None:
+    hailuo_emulator.client.add_fault("status", target="create", http_status=http_status, message="injected")
+
+    response = create(hailuo_emulator)
+
+    assert response.status_code == http_status
+    assert response.json() == {"error": {"message": "injected"}}
+    assert "Retry-After" not in response.headers
+    assert hailuo_emulator.client.stats()["tasks_created"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body_shape", "expected"),
+    [
+        ("error.message", {"error": {"message": "boom"}}),
+        ("error.error_message", {"error": {"error_message": "boom"}}),
+        ("message", {"message": "boom"}),
+        ("error", {"error": "boom"}),
+    ],
+)
+def test_status_fault_body_shapes(hailuo_emulator: EmulatorServer, body_shape: str, expected: object) -> None:
+    hailuo_emulator.client.add_fault("status", http_status=500, body_shape=body_shape, message="boom")
+
+    response = poll(hailuo_emulator, "task_any")
+
+    assert response.status_code == 500
+    assert response.json() == expected
+    assert parse_error_body(response.content) == "boom"
+
+
+def test_status_fault_after_accept_creates_the_task(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.add_fault("status", target="create", http_status=502, after_accept=True)
+
+    assert create(hailuo_emulator).status_code == 502
+    assert hailuo_emulator.client.stats()["tasks_created"] == 1
+
+
+def test_fault_targets_only_its_endpoint_and_any_hits_the_next_request(
+    hailuo_emulator: EmulatorServer,
+) -> None:
+    client = hailuo_emulator.client
+    client.add_fault("status", target="poll", http_status=503)
+    task_id = created_task_id(hailuo_emulator)  # create is not the target
+
+    assert poll(hailuo_emulator, task_id).status_code == 503
+    client.add_fault("status", target="any", http_status=500)
+    assert requests.get(f"{hailuo_emulator.url}/files/{task_id}.mp4", timeout=TIMEOUT).status_code == 500
+    assert client.faults() == []
+
+
+# --- faults: connections --------------------------------------------------------------------------
+
+
+def test_drop_on_create_closes_without_response_and_creates_nothing(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.add_fault("drop", target="create")
+
+    with pytest.raises(requests.ConnectionError):
+        create(hailuo_emulator)
+
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"], stats["dropped"]["create"]) == (1, 0, 1)
+    assert stats["status_codes"] == {}
+    assert create(hailuo_emulator).status_code == 200
+
+
+def test_drop_after_accept_creates_the_task_but_sends_nothing(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.add_fault("drop_after_accept")
+
+    with pytest.raises(requests.ConnectionError):
+        create(hailuo_emulator)
+
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"], stats["dropped"]["create"]) == (1, 1, 1)
+    assert len(hailuo_emulator.client.tasks()) == 1
+
+
+def test_drop_on_poll(hailuo_emulator: EmulatorServer) -> None:
+    task_id = created_task_id(hailuo_emulator)
+    hailuo_emulator.client.add_fault("drop", target="poll")
+
+    with pytest.raises(requests.ConnectionError):
+        poll(hailuo_emulator, task_id)
+    assert poll(hailuo_emulator, task_id).status_code == 200
+
+
+def test_aiohttp_retries_a_dropped_get_once_by_itself(hailuo_emulator: EmulatorServer) -> None:
+    """aiohttp resends an idempotent request once when the connection drops; clients must know."""
+    task_id = created_task_id(hailuo_emulator)
+    hailuo_emulator.client.add_fault("drop", target="poll")
+
+    async def get() -> int:
+        async with aiohttp.ClientSession() as session:
+            url = f"{hailuo_emulator.url}{CREATE_PATH}/task/{task_id}"
+            async with session.get(url, headers=auth(hailuo_emulator)) as response:
+                return response.status
+
+    assert asyncio.run(get()) == 200
+    stats = hailuo_emulator.client.stats()
+    assert (stats["poll"], stats["dropped"]["poll"]) == (2, 1)
+
+
+def test_slow_fault_delays_the_answer(hailuo_emulator: EmulatorServer) -> None:
+    task_id = created_task_id(hailuo_emulator)
+    hailuo_emulator.client.add_fault("slow", target="poll", delay_seconds=0.4, times=2)
+
+    started = time.monotonic()
+    assert poll(hailuo_emulator, task_id).status_code == 200
+    assert time.monotonic() - started >= 0.4
+    with pytest.raises(requests.ReadTimeout):
+        poll(hailuo_emulator, task_id, timeout=0.1)
+
+
+def test_slow_create_still_creates_the_task_when_the_client_gives_up(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.add_fault("slow", target="create", delay_seconds=0.5)
+
+    with pytest.raises(requests.ReadTimeout):
+        create(hailuo_emulator, timeout=0.1)
+
+    assert hailuo_emulator.client.stats()["tasks_created"] == 1
+
+
+# --- faults: malformed answers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["create", "poll"])
+@pytest.mark.parametrize("variant", ["not_json", "empty", "missing_id", "missing_status"])
+def test_malformed_answers(hailuo_emulator: EmulatorServer, target: str, variant: str) -> None:
+    task_id = created_task_id(hailuo_emulator)
+    hailuo_emulator.client.add_fault("malformed", target=target, malformed=variant)
+
+    response = create(hailuo_emulator) if target == "create" else poll(hailuo_emulator, task_id)
+
+    assert response.status_code == 200
+    if variant in ("not_json", "empty"):
+        with pytest.raises(ValueError):  # noqa: PT011 - requests' JSONDecodeError is a ValueError
+            response.json()
+    else:
+        body = response.json()
+        missing = "id" if variant == "missing_id" else "status"
+        assert missing not in body
+        assert {"id", "status"} - {missing} <= set(body)
+
+
+def test_malformed_download_is_not_an_mp4(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(render_seconds=0)
+    task_id = created_task_id(hailuo_emulator)
+    hailuo_emulator.client.add_fault("malformed", target="download")
+
+    response = requests.get(f"{hailuo_emulator.url}/files/{task_id}.mp4", timeout=TIMEOUT)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.content[4:8] != b"ftyp"
+
+
+# --- faults: task failures ------------------------------------------------------------------------
+
+SEED_INTEGER_CODES = {code: int(code) for code in ERROR_CODES}
+
+
+@pytest.mark.parametrize("error_shape", ["seed", "string", "bare"])
+@pytest.mark.parametrize("error_code", sorted(ERROR_CODES))
+def test_task_failure_with_each_code_and_shape(
+    hailuo_emulator: EmulatorServer, error_code: str, error_shape: str
+) -> None:
+    hailuo_emulator.client.configure(render_seconds=0)
+    hailuo_emulator.client.add_fault("task_failure", error_code=error_code, error_shape=error_shape)
+
+    body = poll(hailuo_emulator, created_task_id(hailuo_emulator)).json()
+
+    assert body["status"] == "failed"
+    assert "output" not in body
+    assert "usage" not in body
+    meaning = ERROR_CODES[error_code]
+    if error_shape == "seed":
+        assert body["error"] == {"code": SEED_INTEGER_CODES[error_code], "error_message": meaning}
+    elif error_shape == "string":
+        assert body["error"] == {"code": error_code, "message": meaning}
+    else:
+        assert body["error"] == f"{meaning} (code {error_code})"
+    task = parse_task(body)
+    assert task.error is not None
+    assert task.error.code == (None if error_shape == "bare" else error_code)
+
+
+def test_task_failure_waits_for_render_time_and_hits_the_next_n_tasks(
+    hailuo_emulator: EmulatorServer,
+) -> None:
+    client = hailuo_emulator.client
+    client.configure(render_seconds=0.2)
+    client.add_fault("task_failure", times=2, error_code="010004099", error_message="no capacity")
+
+    task_ids = [created_task_id(hailuo_emulator) for _ in range(3)]
+    assert {poll(hailuo_emulator, t).json()["status"] for t in task_ids} == {"in_progress"}
+    time.sleep(0.25)
+    bodies = [poll(hailuo_emulator, t).json() for t in task_ids]
+
+    assert [b["status"] for b in bodies] == ["failed", "failed", "completed"]
+    assert bodies[0]["error"] == {"code": 10004099, "error_message": "no capacity"}
+
+
+def test_task_failure_can_end_as_cancelled(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(render_seconds=0)
+    hailuo_emulator.client.add_fault("task_failure", task_status="cancelled")
+
+    body = poll(hailuo_emulator, created_task_id(hailuo_emulator)).json()
+
+    assert body["status"] == "cancelled"
+    assert body["error"] is None
+    assert parse_task(body).is_final
+
+
+def test_forced_task_status(hailuo_emulator: EmulatorServer) -> None:
+    client = hailuo_emulator.client
+    client.configure(render_seconds=60)
+    failed, cancelled, odd = (created_task_id(hailuo_emulator) for _ in range(3))
+
+    client.set_task_status(failed, "failed", error_code="010004097", error_shape="string")
+    client.set_task_status(cancelled, "cancelled")
+    client.set_task_status(odd, "processing")
+
+    assert poll(hailuo_emulator, failed).json()["error"] == {
+        "code": "010004097",
+        "message": "HTTP error response",
+    }
+    assert poll(hailuo_emulator, cancelled).json()["status"] == "cancelled"
+    assert poll(hailuo_emulator, odd).json()["status"] == "processing"
+    assert client.task(odd)["forced"] is True
+    assert client.stats()["tasks_by_status"] == {"cancelled": 1, "failed": 1, "processing": 1}
+    with pytest.raises(EmulatorControlError, match="task not found"):
+        client.set_task_status("task_nope", "failed")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"kind": "explode"}, "kind='explode'"),
+        ({"kind": "slow", "delay": 1}, "unknown option"),
+        ({"kind": "drop_after_accept", "target": "poll"}, "target must be 'create'"),
+        ({"kind": "status", "times": 0}, "times must be"),
+        ({"kind": "task_failure", "error_code": "E1"}, "must be digits"),
+        ({"kind": "malformed", "malformed": "garbled"}, "malformed must be"),
+    ],
+)
+def test_invalid_fault_specs_are_refused(
+    hailuo_emulator: EmulatorServer, spec: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(EmulatorControlError, match=expected):
+        hailuo_emulator.client.add_faults([{"kind": "drop"}, spec])
+
+    assert hailuo_emulator.client.faults() == []  # all or nothing
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+
+def test_a_thousand_concurrent_pollers_all_get_200(hailuo_emulator: EmulatorServer) -> None:
+    task_id = created_task_id(hailuo_emulator)
+    url = f"{hailuo_emulator.url}{CREATE_PATH}/task/{task_id}"
+    headers = auth(hailuo_emulator)
+
+    async def poll_all(count: int) -> list[int]:
+        connector = aiohttp.TCPConnector(limit=count + 100)
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+            async def one() -> int:
+                async with session.get(url, headers=headers) as response:
+                    await response.read()
+                    return response.status
+
+            return await asyncio.gather(*(one() for _ in range(count)))
+
+    statuses = asyncio.run(poll_all(1000))
+
+    assert statuses == [200] * 1000
+    stats = hailuo_emulator.client.stats()
+    assert stats["poll"] == 1000
+    assert stats["status_codes_by_endpoint"]["poll"] == {"200": 1000}
+
+
+# --- how it is started ----------------------------------------------------------------------------
+
+
+def test_connection_fixture_points_at_the_emulator(
+    hailuo_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    connection = json.loads(os.environ["AIRFLOW_CONN_HAILUO_DEFAULT"])
+
+    assert hailuo_connection == "hailuo_default"
+    assert connection == {"conn_type": "hailuo", "host": hailuo_emulator.url, "password": "test-key"}
+
+
+def test_pytest_plugin_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, airflow_provider_hailuo.emulator.pytest_plugin; "
+        "print(sorted(m for m in ('aiohttp', 'airflow', 'requests') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
+def test_console_script_prints_its_url_and_stops_on_sigterm() -> None:
+    from airflow_provider_hailuo.emulator.client import EmulatorClient
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_hailuo.emulator",
+            "--port",
+            "0",
+            "--api-key",
+            "k",
+            "--render-seconds",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        with EmulatorClient(url) as client:
+            client.wait_until_ready(timeout=10)
+            assert client.config()["api_key"] == "k"
+            response = requests.post(
+                url + CREATE_PATH, json=create_body(), headers={"Authorization": "Bearer k"}, timeout=TIMEOUT
+            )
+            assert response.status_code == 200
+            assert client.stats()["tasks_created"] == 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
