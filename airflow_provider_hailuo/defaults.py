@@ -11,3 +11,14 @@ DEFAULT_CREATE_PATH = "/model/v1/generation"
 DEFAULT_TASK_PATH = "/model/v1/generation/task/{task_id}"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# Transient faults: attempts per call, and the first backoff (it doubles, with jitter, up to 30 s),
+# so the defaults ride out about a minute of trouble.
+DEFAULT_RETRY_LIMIT = 6
+DEFAULT_RETRY_DELAY = 1.0
+
+# Waiting for a video: renders take minutes, so a poll every 15 s costs little and loses little.
+DEFAULT_POLL_INTERVAL = 15.0
+DEFAULT_WAIT_TIMEOUT = 60 * 60.0
+# Airflow's own deferral deadline trails the trigger's end time by this much, so the trigger's
+# clearer timeout message normally wins the race.
+DEFERRAL_GRACE_SECONDS = 60.0

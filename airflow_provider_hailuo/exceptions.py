@@ -28,10 +28,12 @@ class HailuoProtocolError(HailuoError):
 class HailuoAPIError(HailuoError):
     """The gateway refused a request with an HTTP error that retrying will not fix."""
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, gateway_error: bool = False) -> None:
         super().__init__(message)
         # Not ``status_code``: AirflowException already uses that name for Airflow's own API.
         self.http_status = status_code
+        # Whether the body was the gateway's own JSON error (not, say, a proxy's HTML page).
+        self.gateway_error = gateway_error
 
 
 class HailuoAuthenticationError(HailuoAPIError):
@@ -60,10 +62,11 @@ class HailuoTransientError(HailuoAPIError):
         status_code: int | None = None,
         retry_after: float | None = None,
         resubmit_safe: bool = False,
+        gateway_error: bool = False,
     ) -> None:
         self.retry_after = retry_after
         self.resubmit_safe = resubmit_safe
-        super().__init__(message, status_code=status_code)
+        super().__init__(message, status_code=status_code, gateway_error=gateway_error)
 
 
 class HailuoRateLimitError(HailuoTransientError):

@@ -25,8 +25,14 @@ from airflow_provider_hailuo.exceptions import HailuoImageError, HailuoValidatio
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-# What the gateway accepts (the seed's image requirements), by Pillow format name.
-MIME_TYPES: dict[str, str] = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# What the gateway accepts (the seed's image requirements), by Pillow format name. Pillow calls a
+# JPEG with multi-picture data (as phones and cameras write them) "MPO"; it is a JPEG file.
+MIME_TYPES: dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+}
 # Data URL MIME types that name each accepted format ("image/jpg" is common in the wild).
 _DECLARED_FORMATS: dict[str, str] = {
     "image/jpeg": "JPEG",
@@ -110,8 +116,11 @@ def check_source(source: object, parameter: str) -> None:
         if not source.strip():
             raise HailuoValidationError(parameter, f"{parameter} is empty")
         if is_remote_url(source):
-            parts = urlsplit(source)
-            if not parts.hostname or any(c.isspace() for c in source):
+            try:
+                hostname = urlsplit(source).hostname
+            except ValueError:  # e.g. "Invalid IPv6 URL"
+                hostname = None
+            if not hostname or any(c.isspace() for c in source):
                 raise HailuoValidationError(parameter, f"{parameter}={source!r} is not a valid http(s) URL")
         elif source.startswith("data:") and not _DATA_URL.match(source[:256]):
             raise HailuoValidationError(
@@ -250,7 +259,7 @@ def check_data_url(value: str, parameter: str) -> ImageInfo:
             parameter, f"{parameter} ({label}): the base64 data is corrupt ({err})"
         ) from err
     info = _inspect(io.BytesIO(decoded), parameter, label)
-    if info.format != declared_format:
+    if info.mime_type != MIME_TYPES[declared_format]:  # compares by MIME type, so MPO is a JPEG
         raise HailuoImageError(
             parameter, f"{parameter} ({label}): the data URL says {declared} but the image is {info.format}"
         )

@@ -175,7 +175,11 @@ def check_callback_url(callback_url: object) -> None:
         raise HailuoValidationError(
             "callback_url", f"callback_url must be a string, got {_type_name(callback_url)}"
         )
-    parts = urlsplit(callback_url)
+    try:
+        parts = urlsplit(callback_url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in callback_url):
         raise HailuoValidationError(
             "callback_url", f"callback_url={_describe(callback_url)}: must be an http:// or https:// URL"

@@ -11,10 +11,13 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
+
+import pendulum
 
 from airflow_provider_hailuo.exceptions import (
     HailuoAPIError,
@@ -49,7 +52,7 @@ _ERROR_CODE_WIDTH = 9
 HTTP_STATUS_HINTS: Mapping[int, str] = {
     401: "API key missing or invalid: check the API key (the connection's password)",
     403: "insufficient balance or permission denied: check the account's balance and the key's permissions",
-    404: "not found: check the task id, and the host and paths of the connection",
+    404: "not found: check the task id, and the connection's host and paths",
     429: "rate limit exceeded",
     500: "gateway internal error",
 }
@@ -246,9 +249,35 @@ class HailuoTask:
             "error": self.error.to_dict() if self.error else None,
         }
 
+    def timings(self) -> dict[str, float]:
+        """Seconds spent queued and rendering, where the metadata has the timestamps to tell."""
+        stamps = {
+            key: _parse_time(self.metadata.get(key)) for key in ("in_queue_at", "started_at", "completed_at")
+        }
+        queued, started, completed = stamps["in_queue_at"], stamps["started_at"], stamps["completed_at"]
+        result: dict[str, float] = {}
+        if queued and started:
+            result["queued_seconds"] = (started - queued).total_seconds()
+        if started and completed:
+            result["rendering_seconds"] = (completed - started).total_seconds()
+        elif queued and completed:
+            result["total_seconds"] = (completed - queued).total_seconds()
+        return result
+
     def describe_failure(self) -> str:
         what = self.error.describe() if self.error else "the gateway gave no error details"
         return f"Hailuo task {self.id} {self.status}: {what}"
+
+
+def _parse_time(value: object) -> datetime | None:
+    """A metadata timestamp; pendulum reads the ISO 8601 variants gateways write (``Z``, no offset)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = pendulum.parse(value)
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        return None
+    return parsed if isinstance(parsed, datetime) else None
 
 
 def _parse_content(output: object) -> tuple[ContentItem, ...]:
@@ -376,34 +405,47 @@ def parse_retry_after(value: str | None) -> float | None:
 _RESUBMIT_SAFE_STATUSES = frozenset({429, 503})
 
 
+def _is_json_error(body: str | bytes) -> bool:
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        return False
+    return isinstance(parsed, Mapping) and any(key in parsed for key in ("error", "message", "error_message"))
+
+
 def error_for_status(
-    status_code: int, body: str | bytes, retry_after: str | None = None
+    status_code: int, body: str | bytes, retry_after: str | None = None, *, fetching: str | None = None
 ) -> HailuoAPIError | None:
-    """The exception an HTTP status stands for (``None`` for success), carrying the gateway's message."""
+    """The exception an HTTP status stands for (``None`` for success), carrying the gateway's message.
+
+    ``fetching`` names a URL being downloaded rather than a gateway call: a CDN's 403 says nothing
+    about the API key or the balance, so the gateway's hints are left out.
+    """
     if status_code < 400:
         return None
-    message = describe_http_error(status_code, body)
-    if status_code == 401:
-        return HailuoAuthenticationError(message, status_code=status_code)
-    if status_code == 403:
-        return HailuoPermissionError(message, status_code=status_code)
-    if status_code == 404:
-        return HailuoNotFoundError(message, status_code=status_code)
+    if fetching is not None:
+        message = f"HTTP {status_code} fetching {fetching}" + (f": {parse_error_body(body)}" if body else "")
+    else:
+        message = describe_http_error(status_code, body)
+    common: dict[str, Any] = {"status_code": status_code, "gateway_error": _is_json_error(body)}
     if status_code == 429:
         return HailuoRateLimitError(
-            message,
-            status_code=status_code,
-            retry_after=parse_retry_after(retry_after),
-            resubmit_safe=True,
+            message, retry_after=parse_retry_after(retry_after), resubmit_safe=True, **common
         )
     if status_code >= 500 or status_code == 408:
         return HailuoTransientError(
             message,
-            status_code=status_code,
             retry_after=parse_retry_after(retry_after),
             resubmit_safe=status_code in _RESUBMIT_SAFE_STATUSES,
+            **common,
         )
-    return HailuoAPIError(message, status_code=status_code)
+    if fetching is None and status_code == 401:
+        return HailuoAuthenticationError(message, **common)
+    if fetching is None and status_code == 403:
+        return HailuoPermissionError(message, **common)
+    if status_code == 404:
+        return HailuoNotFoundError(message, **common)
+    return HailuoAPIError(message, **common)
 
 
 def failure_error(task: HailuoTask) -> HailuoTaskFailedError:

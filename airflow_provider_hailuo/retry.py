@@ -14,6 +14,7 @@ import tenacity
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from airflow_provider_hailuo.defaults import DEFAULT_RETRY_DELAY, DEFAULT_RETRY_LIMIT
 from airflow_provider_hailuo.exceptions import HailuoTransientError
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class Logger(Protocol):
     """What the policy needs of a logger (stdlib and Airflow's structlog loggers both fit)."""
 
     def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 def _transient_error(retry_state: RetryCallState) -> HailuoTransientError | None:
@@ -60,10 +63,11 @@ class _stop_when_retry_after_exceeds(stop_base):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How persistent each gateway call is; the defaults ride out about a minute of trouble."""
+    """How persistent each gateway call is; a connection sets the first two (extras
+    ``retry_limit`` and ``retry_delay``)."""
 
-    max_attempts: int = 6
-    initial_backoff: float = 1.0
+    max_attempts: int = DEFAULT_RETRY_LIMIT
+    initial_backoff: float = DEFAULT_RETRY_DELAY
     max_backoff: float = 30.0
     # A Retry-After longer than this is not waited out inside one call; the error goes up instead.
     max_retry_after: float = 120.0

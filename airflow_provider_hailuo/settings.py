@@ -6,6 +6,7 @@ triggerer's non-blocking lookup) read a connection the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from airflow_provider_hailuo.defaults import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREATE_PATH,
     DEFAULT_HOST,
+    DEFAULT_RETRY_DELAY,
+    DEFAULT_RETRY_LIMIT,
     DEFAULT_TASK_PATH,
     DEFAULT_TIMEOUT,
 )
@@ -26,6 +29,8 @@ EXTRA_TIMEOUT = "timeout"
 EXTRA_CONNECT_TIMEOUT = "connect_timeout"
 EXTRA_CREATE_PATH = "create_path"
 EXTRA_TASK_PATH = "task_path"
+EXTRA_RETRY_LIMIT = "retry_limit"
+EXTRA_RETRY_DELAY = "retry_delay"
 
 
 def normalise_base_url(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:
@@ -36,11 +41,13 @@ def normalise_base_url(host: str | None, *, schema: str | None = None, port: int
     if "://" not in host:
         scheme = schema.lower() if schema and schema.lower() in ("http", "https") else "https"
         host = f"{scheme}://{host}"
-    parts = urlsplit(host)
     try:
+        parts = urlsplit(host)
         host_port = parts.port  # raises on a port that is not a number in 0-65535
-    except ValueError:
-        host_port = -1
+    except ValueError:  # also "Invalid IPv6 URL" from urlsplit itself
+        raise HailuoValidationError(
+            "host", f"connection host {host!r} is not an http(s) URL or host name"
+        ) from None
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname
@@ -61,11 +68,23 @@ def _positive_float(extras: Mapping[str, Any], key: str, default: float) -> floa
         number = float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if number <= 0:
+    if not math.isfinite(number) or number <= 0:
         raise HailuoValidationError(
             key, f"connection extra {key}={value!r} must be a positive number of seconds"
         )
     return number
+
+
+def _attempts(extras: Mapping[str, Any]) -> int:
+    value = extras.get(EXTRA_RETRY_LIMIT)
+    if value in (None, ""):
+        return DEFAULT_RETRY_LIMIT
+    if isinstance(value, bool) or not str(value).strip().isdigit() or int(str(value)) < 1:
+        raise HailuoValidationError(
+            EXTRA_RETRY_LIMIT,
+            f"connection extra retry_limit={value!r} must be a whole number of attempts, 1 or more",
+        )
+    return int(str(value))
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,8 @@ class GatewaySettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     create_path: str = DEFAULT_CREATE_PATH
     task_path: str = DEFAULT_TASK_PATH
+    retry_limit: int = DEFAULT_RETRY_LIMIT
+    retry_delay: float = DEFAULT_RETRY_DELAY
 
     @classmethod
     def from_connection(
@@ -91,9 +112,17 @@ class GatewaySettings:
         extras: Mapping[str, Any] | None = None,
     ) -> GatewaySettings:
         extras = extras or {}
-        if not password:
+        # Keys pasted from files often end in a line break, which cannot travel in a header.
+        api_key = (password or "").strip()
+        if not api_key:
             raise HailuoAuthenticationError(
                 f"connection {conn_id!r} has no API key: put the gateway's API key in its password field"
+            )
+        if not api_key.isascii() or not api_key.isprintable():
+            # The key itself is never quoted, not even in part.
+            raise HailuoAuthenticationError(
+                f"the API key of connection {conn_id!r} contains characters that cannot be sent in an HTTP "
+                "header (a line break, a control or non-ASCII character): check the password field"
             )
         template = str(extras.get(EXTRA_TASK_PATH) or DEFAULT_TASK_PATH)
         if "{task_id}" not in template:
@@ -102,11 +131,13 @@ class GatewaySettings:
             )
         return cls(
             base_url=normalise_base_url(host, schema=schema, port=port),
-            api_key=password,
+            api_key=api_key,
             timeout=_positive_float(extras, EXTRA_TIMEOUT, DEFAULT_TIMEOUT),
             connect_timeout=_positive_float(extras, EXTRA_CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT),
             create_path=str(extras.get(EXTRA_CREATE_PATH) or DEFAULT_CREATE_PATH),
             task_path=template,
+            retry_limit=_attempts(extras),
+            retry_delay=_positive_float(extras, EXTRA_RETRY_DELAY, DEFAULT_RETRY_DELAY),
         )
 
     @property

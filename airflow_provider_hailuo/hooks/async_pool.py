@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import Counter
 
 import aiohttp
 
@@ -18,6 +19,9 @@ MAX_CONNECTIONS_PER_GATEWAY = 100
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aiohttp.ClientSession]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+_leases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Counter[str]] = weakref.WeakKeyDictionary()
 
 
 def shared_session(base_url: str) -> aiohttp.ClientSession:
@@ -31,9 +35,40 @@ def shared_session(base_url: str) -> aiohttp.ClientSession:
             # Cookies would leak state between triggers; the gateway authenticates by header only.
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False,
+            # Honour HTTP(S)_PROXY/NO_PROXY as requests does on the worker side.
+            trust_env=True,
         )
         by_gateway[base_url] = session
     return session
+
+
+class SessionLease:
+    """Hold the shared session for a while (a trigger's whole run); the last lease closes it.
+
+    Long-lived users keep connections alive between polls; when the last one leaves (a test's
+    loop ending, a triggerer going idle) the sockets are closed instead of leaking. A class, not
+    an ``@asynccontextmanager``: that would be one more async generator for the loop to close
+    concurrently with the trigger's own at shutdown ("aclose(): asynchronous generator is
+    already running").
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        leases = _leases.setdefault(asyncio.get_running_loop(), Counter())
+        leases[self.base_url] += 1
+        return shared_session(self.base_url)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        loop = asyncio.get_running_loop()
+        leases = _leases.setdefault(loop, Counter())
+        leases[self.base_url] -= 1
+        if leases[self.base_url] <= 0:
+            del leases[self.base_url]
+            session = _sessions.get(loop, {}).pop(self.base_url, None)
+            if session is not None:
+                await session.close()
 
 
 async def close_shared_sessions() -> None:

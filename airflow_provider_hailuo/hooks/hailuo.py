@@ -20,14 +20,18 @@ from airflow_provider_hailuo import protocol
 from airflow_provider_hailuo.defaults import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREATE_PATH,
-    DEFAULT_HOST,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RETRY_DELAY,
+    DEFAULT_RETRY_LIMIT,
     DEFAULT_TASK_PATH,
     DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
 )
 from airflow_provider_hailuo.exceptions import (
     HailuoAmbiguousSubmitError,
-    HailuoAPIError,
     HailuoError,
+    HailuoNotFoundError,
+    HailuoProtocolError,
     HailuoTimeoutError,
     HailuoTransientError,
 )
@@ -37,6 +41,8 @@ from airflow_provider_hailuo.retry import RetryPolicy
 from airflow_provider_hailuo.settings import (
     EXTRA_CONNECT_TIMEOUT,
     EXTRA_CREATE_PATH,
+    EXTRA_RETRY_DELAY,
+    EXTRA_RETRY_LIMIT,
     EXTRA_TASK_PATH,
     EXTRA_TIMEOUT,
     GatewaySettings,
@@ -45,15 +51,33 @@ from airflow_provider_hailuo.settings import (
 if TYPE_CHECKING:
     from airflow_provider_hailuo.protocol import HailuoTask
 
-DEFAULT_POLL_INTERVAL = 10.0
-DEFAULT_WAIT_TIMEOUT = 60 * 60.0
 _DOWNLOAD_CHUNK = 1024 * 1024
 # A probe id for test_connection: the gateway authenticates before it looks the task up.
 _CONNECTION_TEST_TASK_ID = "airflow-connection-test"
 
 
-def _requests_error(error: requests.RequestException, url: str) -> HailuoTransientError:
-    """A transport failure as a transient error; ``resubmit_safe`` only if nothing reached the gateway."""
+# Transport faults worth retrying. Anything else requests raises (a malformed URL or header, a TLS
+# certificate that does not verify) fails the same way every time, and happens before sending.
+_TRANSIENT_REQUESTS_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+def _requests_error(error: requests.RequestException, url: str) -> HailuoError:
+    """A requests failure as this provider's error, with ``resubmit_safe`` set only if nothing was sent.
+
+    Only the exception's type is quoted: some of requests' messages quote a header, the API key's
+    included. Callers raise the result outside their ``except`` block, so the original exception
+    (which holds the request and its headers) is not even kept as ``__context__``.
+    """
+    if isinstance(error, requests.exceptions.SSLError):
+        return HailuoError(
+            f"TLS error talking to {url}: check the host and its certificate ({type(error).__name__})"
+        )
+    if not isinstance(error, _TRANSIENT_REQUESTS_ERRORS):
+        return HailuoError(f"the request to {url} could not be sent: {type(error).__name__}")
     reason: object = error.args[0] if error.args else None
     reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real cause
     never_sent = isinstance(error, requests.ConnectTimeout) or isinstance(
@@ -67,9 +91,16 @@ def _requests_error(error: requests.RequestException, url: str) -> HailuoTransie
     )
 
 
-def _aiohttp_error(error: BaseException, url: str) -> HailuoTransientError:
+def _aiohttp_error(error: BaseException, url: str) -> HailuoError:
+    """The async counterpart of :func:`_requests_error` (the async client only reads)."""
     import aiohttp
 
+    if isinstance(error, aiohttp.ClientSSLError):
+        return HailuoError(
+            f"TLS error talking to {url}: check the host and its certificate ({type(error).__name__})"
+        )
+    if isinstance(error, (aiohttp.InvalidURL, ValueError)):
+        return HailuoError(f"the request to {url} could not be sent: {type(error).__name__}")
     never_sent = isinstance(error, aiohttp.ClientConnectorError)
     what = "could not connect to" if never_sent else "lost the connection to"
     if isinstance(error, asyncio.TimeoutError):
@@ -79,11 +110,22 @@ def _aiohttp_error(error: BaseException, url: str) -> HailuoTransientError:
     )
 
 
+def _loggable(name: str, value: object) -> str:
+    """A parameter as it may appear in a log: data URLs shortened, a callback URL without its query
+    (which often carries a token)."""
+    if not isinstance(value, str):
+        return repr(value)
+    if name == "callback_url":
+        return repr(value.split("?", 1)[0] + ("?..." if "?" in value else ""))
+    return repr(shorten(value))
+
+
 class HailuoHook(BaseHook):
     """Talks to the Hailuo (Vtrix) gateway: create a generation task, poll it, download its video.
 
     :param hailuo_conn_id: Airflow connection of type ``hailuo``; the API key is its password.
-    :param retry_policy: how transient faults (429, 5xx, dropped connections) are retried.
+    :param retry_policy: how transient faults (429, 5xx, dropped connections) are retried; by
+        default, as the connection's ``retry_limit`` and ``retry_delay`` extras say.
     """
 
     conn_name_attr = "hailuo_conn_id"
@@ -96,7 +138,7 @@ class HailuoHook(BaseHook):
     ) -> None:
         super().__init__()
         self.hailuo_conn_id = hailuo_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
+        self._explicit_retry_policy = retry_policy
         self._async_settings: GatewaySettings | None = None
 
     def __repr__(self) -> str:
@@ -135,6 +177,16 @@ class HailuoHook(BaseHook):
             )
         return self._async_settings
 
+    def _retry_policy(self, settings: GatewaySettings) -> RetryPolicy:
+        return self._explicit_retry_policy or RetryPolicy(
+            max_attempts=settings.retry_limit, initial_backoff=settings.retry_delay
+        )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The policy of the sync calls (reads the connection)."""
+        return self._retry_policy(self.settings)
+
     @cached_property
     def session(self) -> requests.Session:
         """One pooled session per hook; urllib3's own retries are off, the retry policy decides."""
@@ -151,12 +203,15 @@ class HailuoHook(BaseHook):
         headers = {**settings.auth_headers(), "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        failure: HailuoError | None = None
         try:
             response = self.session.request(
                 method, url, data=data, headers=headers, timeout=(settings.connect_timeout, settings.timeout)
             )
         except requests.RequestException as err:
-            raise _requests_error(err, url) from None
+            failure = _requests_error(err, url)
+        if failure is not None:  # raised here, not in the except block: see _requests_error
+            raise failure
         error = protocol.error_for_status(
             response.status_code, response.content, response.headers.get("Retry-After")
         )
@@ -181,7 +236,7 @@ class HailuoHook(BaseHook):
         self.log.info(
             "Submitting a Hailuo generation: model=%s %s",
             request.model,
-            " ".join(f"{k}={shorten(v) if isinstance(v, str) else v!r}" for k, v in params.items()),
+            " ".join(f"{k}={_loggable(k, v)}" for k, v in params.items()),
         )
         return self.create_task(protocol.build_create_body(request.model, params))
 
@@ -205,7 +260,15 @@ class HailuoHook(BaseHook):
                 "and may charge for it. It was not resubmitted automatically; check the gateway's task list "
                 "before submitting again."
             ) from err
-        task = protocol.parse_task(protocol.loads(response.content))
+        try:
+            task = protocol.parse_task(protocol.loads(response.content))
+        except HailuoProtocolError as err:
+            # A 2xx means the gateway accepted the request: a task exists, we just cannot read its id.
+            raise HailuoAmbiguousSubmitError(
+                f"The gateway accepted the create request but its answer was unreadable ({err}): a task was "
+                "probably created and may be charged for. It was not resubmitted automatically; check the "
+                "gateway's task list before submitting again."
+            ) from err
         self.log.info("Created Hailuo task %s (status %s)", task.id, task.status)
         return task.id
 
@@ -230,18 +293,26 @@ class HailuoHook(BaseHook):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         unknown_seen: set[str] = set()
+        last_status = "not yet polled"
         while True:
-            task = self.get_task(task_id)
-            if task.is_final:
-                return task
-            if not task.is_known_status and task.status not in unknown_seen:
-                unknown_seen.add(task.status)
-                self.log.info(
-                    "Hailuo task %s reports status %r; treating it as still running", task_id, task.status
-                )
+            try:
+                task = self.get_task(task_id)
+            except HailuoTransientError as err:
+                # One poll's retries ran out; the task renders on regardless, so keep polling until
+                # the deadline, as the trigger does.
+                self.log.warning("Hailuo task %s: poll failed (%s); polling on", task_id, err)
+            else:
+                if task.is_final:
+                    return task
+                last_status = task.status
+                if not task.is_known_status and task.status not in unknown_seen:
+                    unknown_seen.add(task.status)
+                    self.log.info(
+                        "Hailuo task %s reports status %r; treating it as still running", task_id, task.status
+                    )
             if deadline is not None and time.monotonic() + poll_interval > deadline:
                 raise HailuoTimeoutError(
-                    f"Hailuo task {task_id} still {task.status} after {timeout:g} s; it may still finish: "
+                    f"Hailuo task {task_id} still {last_status} after {timeout:g} s; it may still finish: "
                     f"wait for it with HailuoTaskSensor(hailuo_task_id={task_id!r})"
                 )
             time.sleep(poll_interval)
@@ -280,40 +351,47 @@ class HailuoHook(BaseHook):
         settings = self.settings
         # The API key goes to the gateway only, never to the CDN that serves the video.
         headers = settings.auth_headers() if settings.is_gateway_url(url) else {}
+        failure: HailuoError | None = None
         try:
             with self.session.get(
                 url, headers=headers, stream=True, timeout=(settings.connect_timeout, settings.timeout)
             ) as response:
-                error = protocol.error_for_status(
-                    response.status_code,
-                    response.content if response.status_code >= 400 else b"",
-                    response.headers.get("Retry-After"),
-                )
-                if error is not None:
-                    raise error
-                expected = int(response.headers.get("Content-Length") or -1)
-                written = self._write_chunks(response.iter_content(_DOWNLOAD_CHUNK), target)
+                if response.status_code >= 400:
+                    failure = protocol.error_for_status(
+                        response.status_code,
+                        response.content,
+                        response.headers.get("Retry-After"),
+                        fetching=url,
+                    )
+                else:
+                    self._write_chunks(response, target, url)
         except requests.RequestException as err:
-            raise _requests_error(err, url) from None
-        if expected >= 0 and written != expected:
-            raise HailuoTransientError(f"download of {url} was cut short: {written} of {expected} bytes")
+            failure = _requests_error(err, url)
+        if failure is not None:  # raised here, not in the except block: see _requests_error
+            raise failure
 
     @staticmethod
-    def _write_chunks(chunks: Any, target: Any) -> int:
-        written = 0
-        if isinstance(target, Path):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".part")
-            with partial.open("wb") as handle:
-                for chunk in chunks:
-                    written += handle.write(chunk)
-            partial.replace(target)
-            return written
+    def _write_chunks(response: requests.Response, target: Any, url: str) -> None:
+        """Write the body; a local file only takes its name once complete, a short body is an error."""
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as handle:
-            for chunk in chunks:
-                written += handle.write(chunk)
-        return written
+        local = isinstance(target, Path)
+        destination = target.with_name(target.name + ".part") if local else target
+        try:
+            with destination.open("wb") as handle:
+                for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+                    handle.write(chunk)
+            # Content-Length counts the bytes on the wire: compare it with what urllib3 read from
+            # the socket, not with the (possibly decompressed) bytes written.
+            expected = response.headers.get("Content-Length", "")
+            received = response.raw.tell()
+            if expected.isdigit() and received != int(expected):
+                raise HailuoTransientError(f"download of {url} was cut short: {received} of {expected} bytes")
+        except BaseException:
+            if local:
+                destination.unlink(missing_ok=True)
+            raise
+        if local:
+            destination.replace(target)
 
     # -- async (triggers) ------------------------------------------------------------------------
 
@@ -325,19 +403,24 @@ class HailuoHook(BaseHook):
 
         settings = await self.aget_settings()
         url = settings.task_url(task_id)
+        # sock_connect, not connect: aiohttp's connect timeout also counts the wait for a free slot
+        # in the pool, which under load (a thousand triggers) would time polls out that never started.
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout, sock_read=settings.timeout
+            total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout
         )
         headers = {**settings.auth_headers(), "Accept": "application/json"}
-        async for attempt in self.retry_policy.async_retrying(logger=self.log):
+        async for attempt in self._retry_policy(settings).async_retrying(logger=self.log):
             with attempt:
+                failure: HailuoError | None = None
                 try:
                     async with shared_session(settings.base_url).get(
                         url, headers=headers, timeout=timeout
                     ) as response:
                         body = await response.read()
-                except (TimeoutError, aiohttp.ClientError) as err:
-                    raise _aiohttp_error(err, url) from None
+                except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+                    failure = _aiohttp_error(err, url)
+                if failure is not None:  # raised here, not in the except block: see _requests_error
+                    raise failure
                 error = protocol.error_for_status(response.status, body, response.headers.get("Retry-After"))
                 if error is not None:
                     raise error
@@ -347,26 +430,32 @@ class HailuoHook(BaseHook):
     # -- the UI ----------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Ask for a task that does not exist: a 404 proves the gateway is reachable and the key valid."""
+        """Ask for a task that cannot exist; the gateway's own "not found" proves host, path and key.
+
+        A 404 counts only when its body is the gateway's JSON error: a 404 page from a wrong host or
+        path says nothing about the key.
+        """
         try:
             settings = self.settings
             response = self._request("GET", settings.task_url(_CONNECTION_TEST_TASK_ID))
-        except HailuoAPIError as err:
-            if err.http_status == 404:
-                return True, f"Connected to {self.settings.base_url}: the API key was accepted"
-            return False, str(err)
+        except HailuoNotFoundError as err:
+            if err.gateway_error:
+                return (
+                    True,
+                    f"Connected to {self.settings.base_url}: reachable, and the API key was not rejected",
+                )
+            return False, f"{err}: this does not look like the gateway; check the host and the paths"
         except HailuoError as err:
             return False, str(err)
         return True, f"Connected to {settings.base_url} (HTTP {response.status_code})"
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form on Airflow < 3.2 (newer ones read ``conn-fields`` from provider info)."""
-        return {
-            "hidden_fields": ["schema", "login", "port"],
-            "relabeling": {"password": "API key", "host": "Gateway URL"},
-            "placeholders": {"host": DEFAULT_HOST, "password": "your gateway API key"},
-        }
+        """The connection form on Airflow < 3.2, from the same declaration 3.2+ reads in provider info."""
+        from airflow_provider_hailuo.get_provider_info import get_provider_info
+
+        (connection_type,) = get_provider_info()["connection-types"]
+        return {key.replace("-", "_"): value for key, value in connection_type["ui-field-behaviour"].items()}
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -387,6 +476,18 @@ class HailuoHook(BaseHook):
                 validators=[Optional(), NumberRange(min=1)],
                 widget=BS3TextFieldWidget(),
                 default=int(DEFAULT_CONNECT_TIMEOUT),
+            ),
+            EXTRA_RETRY_LIMIT: IntegerField(
+                lazy_gettext("Attempts per call"),
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+                default=DEFAULT_RETRY_LIMIT,
+            ),
+            # A text field: Airflow's legacy form takes no float fields; the hook parses the number.
+            EXTRA_RETRY_DELAY: StringField(
+                lazy_gettext("First retry delay (s)"),
+                widget=BS3TextFieldWidget(),
+                default=str(DEFAULT_RETRY_DELAY),
             ),
             EXTRA_CREATE_PATH: StringField(
                 lazy_gettext("Create path"), widget=BS3TextFieldWidget(), default=DEFAULT_CREATE_PATH

@@ -456,8 +456,18 @@ def test_test_connection(hailuo_emulator: EmulatorServer, monkeypatch: pytest.Mo
     set_connection(monkeypatch, host=hailuo_emulator.url, password=hailuo_emulator.api_key)
     assert HailuoHook().test_connection() == (
         True,
-        f"Connected to {hailuo_emulator.url}: the API key was accepted",
+        f"Connected to {hailuo_emulator.url}: reachable, and the API key was not rejected",
     )
+    # A 404 page that is not the gateway's own JSON error proves nothing about the key.
+    set_connection(
+        monkeypatch,
+        host=hailuo_emulator.url,
+        password=hailuo_emulator.api_key,
+        extra={"task_path": "/wrong/{task_id}"},
+    )
+    ok, message = HailuoHook().test_connection()
+    assert not ok
+    assert "check the host and the paths" in message
     set_connection(monkeypatch, host=hailuo_emulator.url, password="wrong-key")
     ok, message = HailuoHook().test_connection()
     assert not ok
@@ -466,6 +476,20 @@ def test_test_connection(hailuo_emulator: EmulatorServer, monkeypatch: pytest.Mo
     ok, message = HailuoHook(retry_policy=FAST_RETRIES).test_connection()
     assert not ok
     assert "could not connect" in message
+
+
+def chain_texts(error: BaseException | None) -> list[str]:
+    """Every text reachable from an exception's chain, requests' own request headers included."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        texts += [str(error), repr(error)]
+        request = getattr(error, "request", None)
+        if request is not None:
+            texts.append(repr(dict(getattr(request, "headers", {}) or {})))
+        error = error.__cause__ or error.__context__
+    return texts
 
 
 def test_the_api_key_never_reaches_a_log_an_exception_or_a_repr(
@@ -490,8 +514,253 @@ def test_the_api_key_never_reaches_a_log_an_exception_or_a_repr(
             hailuo_emulator.client.add_faults([fault])
             with pytest.raises(Exception) as info:  # noqa: PT011 - any error; its text is what matters
                 hook.submit(lighthouse())
-            texts += [str(info.value), repr(info.value), str(info.value.__cause__)]
+            texts += chain_texts(info.value)
     texts += [record.getMessage() for record in caplog.records]
     captured = capsys.readouterr()
     texts += [captured.out, captured.err]
     assert not [text for text in texts if SECRET_KEY in text]
+
+
+def test_a_dropped_connection_keeps_no_reference_to_the_request_and_its_key(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hailuo_emulator.client.configure(api_key=SECRET_KEY)
+    set_connection(monkeypatch, host=hailuo_emulator.url, password=SECRET_KEY)
+    hook = HailuoHook(retry_policy=RetryPolicy(max_attempts=1))
+    task_id = hook.submit(lighthouse())
+    hailuo_emulator.client.add_fault("drop", target="poll")
+    with pytest.raises(HailuoTransientError) as info:
+        hook.get_task(task_id)
+    assert not [text for text in chain_texts(info.value) if SECRET_KEY in text]
+
+    async def poll() -> None:
+        try:
+            await hook.aget_task(task_id)
+        finally:
+            await close_shared_sessions()
+
+    hailuo_emulator.client.add_fault("drop", target="poll", times=2)  # aiohttp resends a dropped GET once
+    with pytest.raises(HailuoTransientError) as async_info:
+        asyncio.run(poll())
+    assert not [text for text in chain_texts(async_info.value) if SECRET_KEY in text]
+
+
+def test_a_key_pasted_with_a_line_break_still_works(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, host=hailuo_emulator.url, password=hailuo_emulator.api_key + "\n")
+    assert HailuoHook().submit(lighthouse())
+
+
+@pytest.mark.parametrize("bad_key", ["abc\ndef", "key\twith-tab", "clé"])
+def test_a_key_that_cannot_travel_in_a_header_is_refused_before_sending(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, bad_key: str
+) -> None:
+    set_connection(monkeypatch, host=hailuo_emulator.url, password=bad_key)
+    with pytest.raises(HailuoAuthenticationError, match="cannot be sent in an HTTP header") as info:
+        HailuoHook().submit(lighthouse())
+    assert bad_key not in str(info.value)
+    assert counts(hailuo_emulator)["total"] == 0
+
+
+@pytest.mark.parametrize("variant", ["not_json", "empty", "missing_id", "missing_status"])
+def test_an_unreadable_answer_to_an_accepted_create_is_ambiguous(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer, variant: str
+) -> None:
+    hailuo_emulator.client.add_fault("malformed", target="create", malformed=variant)
+    with pytest.raises(HailuoAmbiguousSubmitError, match="probably created"):
+        hook.submit(lighthouse())
+    stats = counts(hailuo_emulator)
+    assert (stats["create"], stats["tasks_created"]) == (1, 1)
+
+
+def test_a_retry_after_beyond_the_bound_on_create_is_not_waited_out(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.add_fault("status", target="create", http_status=429, retry_after=3600)
+    with pytest.raises(HailuoRateLimitError):
+        hook.submit(lighthouse())
+    assert counts(hailuo_emulator)["create"] == 1
+
+
+def test_fast_pretreatment_and_every_option_travel_on_the_wire(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer
+) -> None:
+    task_id = hook.submit(
+        lighthouse(
+            prompt="Dusk [push in]",
+            prompt_optimizer=False,
+            duration=10,
+            resolution="512P",
+            callback_url="https://example.com/hooks/hailuo",
+            aigc_watermark=True,
+            fast_pretreatment=True,
+        )
+    )
+    params = hailuo_emulator.client.task(task_id)["params"]
+    assert params["fast_pretreatment"] is True
+    assert params["prompt_optimizer"] is False
+    assert (params["duration"], params["resolution"]) == (10, "512P")
+    assert params["callback_url"] == "https://example.com/hooks/hailuo"
+    assert params["aigc_watermark"] is True
+
+
+def test_submit_logs_the_prompt_warnings(
+    hook: HailuoHook, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        hook.submit(lighthouse(prompt="[pan left, rise, shake, zoom in]"))
+    lines = [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
+    assert any("combines 4 camera instructions" in line for line in lines)
+
+
+def test_waiting_logs_an_unknown_status_once_and_ends_on_cancelled(
+    hook: HailuoHook,
+    hailuo_emulator: EmulatorServer,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hailuo_emulator.client.configure(render_seconds=60)
+    task_id = hook.submit(lighthouse())
+    hailuo_emulator.client.set_task_status(task_id, "rendering_frames")
+
+    def cancel_soon() -> None:
+        import time
+
+        time.sleep(0.5)
+        hailuo_emulator.client.set_task_status(task_id, "cancelled")
+
+    canceller = threading.Thread(target=cancel_soon)
+    canceller.start()
+    with caplog.at_level(logging.INFO):
+        task = hook.wait_for_task(task_id, poll_interval=0.05, timeout=30)
+    canceller.join()
+    assert task.status == "cancelled"
+    assert not task.is_success
+    lines = [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if "'rendering_frames'" in line]) == 1
+    assert counts(hailuo_emulator)["poll"] > 2
+
+
+def test_waiting_polls_on_when_one_poll_runs_out_of_retries(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer
+) -> None:
+    task_id = hook.submit(lighthouse())
+    hailuo_emulator.client.add_fault(
+        "status", target="poll", http_status=502, times=FAST_RETRIES.max_attempts + 1
+    )
+    assert hook.wait_for_task(task_id, poll_interval=0.05, timeout=30).is_success
+
+
+def test_download_to_an_object_storage_path_object(hook: HailuoHook, tmp_path: Path) -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    task = _completed_task(hook)
+    folder = ObjectStoragePath(f"file://{tmp_path}/objects/")
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = hook.download_video(task.video_url, folder)
+    assert ObjectStoragePath(stored).read_bytes()[4:8] == b"ftyp"
+
+
+class _ShortBodyHandler(_RecordingHandler):
+    """A CDN whose connection ends before the promised Content-Length."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"\x00" * 10)
+        self.wfile.flush()
+        self.close_connection = True
+
+
+GZIP_PLAIN_BODY = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 5000
+
+
+class _GzipHandler(_RecordingHandler):
+    """A CDN that compresses: Content-Length counts compressed bytes, the file holds the plain ones."""
+
+    def do_GET(self) -> None:
+        import gzip
+
+        body = gzip.compress(GZIP_PLAIN_BODY)
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[http.server.ThreadingHTTPServer, str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_a_cut_short_download_leaves_no_file_behind(hook: HailuoHook, tmp_path: Path) -> None:
+    server, url = _serve(_ShortBodyHandler)
+    try:
+        with pytest.raises(HailuoTransientError):
+            hook.download_video(f"{url}/clip.mp4", tmp_path)
+    finally:
+        server.shutdown()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_compressed_download_is_not_mistaken_for_a_short_one(hook: HailuoHook, tmp_path: Path) -> None:
+    server, url = _serve(_GzipHandler)
+    try:
+        path = Path(hook.download_video(f"{url}/clip.mp4", tmp_path))
+    finally:
+        server.shutdown()
+    assert path.read_bytes() == GZIP_PLAIN_BODY
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "polls"),
+    [
+        (
+            {"kind": "slow", "delay_seconds": 1.0, "times": 100},
+            HailuoTransientError,
+            FAST_RETRIES.max_attempts,
+        ),
+        ({"kind": "status", "http_status": 403}, HailuoPermissionError, 1),
+    ],
+    ids=["read-timeouts", "403"],
+)
+def test_aget_task_retries_timeouts_but_not_403(
+    hailuo_emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: dict[str, Any],
+    error: type[Exception],
+    polls: int,
+) -> None:
+    set_connection(
+        monkeypatch, host=hailuo_emulator.url, password=hailuo_emulator.api_key, extra={"timeout": 0.2}
+    )
+    hook = HailuoHook(retry_policy=FAST_RETRIES)
+    task_id = hook.submit(lighthouse())
+    hailuo_emulator.client.add_faults([{**fault, "target": "poll"}])
+
+    async def poll() -> None:
+        try:
+            await hook.aget_task(task_id)
+        finally:
+            await close_shared_sessions()
+
+    with pytest.raises(error):
+        asyncio.run(poll())
+    assert counts(hailuo_emulator)["poll"] == polls
+
+
+def test_aget_task_reports_a_refused_connection_after_retrying(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, host=f"http://127.0.0.1:{_closed_port()}", password="k")
+
+    async def poll() -> None:
+        try:
+            await HailuoHook(retry_policy=FAST_RETRIES).aget_task("task_x")
+        finally:
+            await close_shared_sessions()
+
+    with pytest.raises(HailuoTransientError, match="could not connect"):
+        asyncio.run(poll())

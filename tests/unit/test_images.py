@@ -442,3 +442,19 @@ def test_encoding_a_19_mb_image_peaks_under_four_times_its_size(tmp_path: Path) 
     assert resolved.info.size_bytes == size
     assert len(resolved.value) > size * 4 // 3
     assert peak < 4 * size, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB image"
+
+
+def test_a_camera_jpeg_with_multi_picture_data_is_a_jpeg() -> None:
+    # Pillow names JPEGs that carry several pictures (phones, cameras) "MPO".
+    buffer = io.BytesIO()
+    first, second = Image.new("RGB", (640, 480), "red"), Image.new("RGB", (160, 120), "blue")
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    data = buffer.getvalue()
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    resolved = resolve_image(data, PARAM)
+    assert resolved.value.startswith("data:image/jpeg;base64,")
+    assert resolve_image(data_url(data, "image/jpeg"), PARAM).info is not None
+
+
+def test_a_malformed_ipv6_url_is_a_validation_error() -> None:
+    refused("http://[bad/frame.png", "not a valid http")

@@ -525,3 +525,8 @@ def test_wire_params_return_warnings() -> None:
 def test_validation_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="duration"):
         request(duration=7).validate()
+
+
+def test_a_malformed_ipv6_callback_url_is_a_validation_error() -> None:
+    with pytest.raises(HailuoValidationError, match="callback_url"):
+        GenerationRequest(first_frame_image="https://x/y.png", callback_url="http://[bad/cb").validate()

@@ -753,3 +753,21 @@ def test_failure_error_of_a_cancelled_task_without_details() -> None:
 def test_failure_error_with_bare_string_error() -> None:
     error = failure_error(HailuoTask(id="t", status="failed", error=TaskError(code=None, message="nsfw")))
     assert str(error) == "Hailuo task t failed: nsfw"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_download_refusal_does_not_blame_the_api_key(status: int) -> None:
+    error = error_for_status(status, b"<html>denied</html>", fetching="https://cdn.example/v.mp4")
+    assert type(error) is HailuoAPIError
+    assert "cdn.example" in str(error)
+    assert "API key" not in str(error)
+    assert "balance" not in str(error)
+
+
+def test_gateway_json_errors_are_told_from_foreign_pages() -> None:
+    gateway = error_for_status(404, b'{"error": {"message": "task not found"}}')
+    foreign = error_for_status(404, b"<html>404 Not Found</html>")
+    assert gateway is not None
+    assert gateway.gateway_error
+    assert foreign is not None
+    assert not foreign.gateway_error

@@ -208,3 +208,33 @@ def test_is_gateway_url_with_a_local_emulator() -> None:
     s = settings(host="http://127.0.0.1:8089/")
     assert s.is_gateway_url("http://127.0.0.1:8089/assets/sample.mp4")
     assert not s.is_gateway_url("http://127.0.0.1:9000/assets/sample.mp4")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", float("nan")])
+def test_non_finite_timeouts_are_refused(value: object) -> None:
+    with pytest.raises(HailuoValidationError, match="positive number of seconds"):
+        GatewaySettings.from_connection("c", host=None, password="k", extras={"timeout": value})
+
+
+def test_a_malformed_ipv6_host_is_a_validation_error() -> None:
+    with pytest.raises(HailuoValidationError, match="not an http"):
+        normalise_base_url("http://[bad")
+
+
+def test_the_key_is_stripped_of_surrounding_whitespace() -> None:
+    assert GatewaySettings.from_connection("c", host=None, password=" key\n").api_key == "key"
+
+
+def test_retry_extras_set_the_retry_policy() -> None:
+    settings = GatewaySettings.from_connection(
+        "c", host=None, password="k", extras={"retry_limit": "3", "retry_delay": 0.25}
+    )
+    assert (settings.retry_limit, settings.retry_delay) == (3, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("retry_limit", 0), ("retry_limit", "two"), ("retry_limit", True), ("retry_delay", -1)]
+)
+def test_bad_retry_extras_are_refused(key: str, value: object) -> None:
+    with pytest.raises(HailuoValidationError, match=key):
+        GatewaySettings.from_connection("c", host=None, password="k", extras={key: value})
