@@ -2,18 +2,31 @@
 
 The first line on stdout is the URL it listens on (and nothing else), so a script that starts it
 with ``--port 0`` can read where to connect.
+
+The emulator checks requests with the provider's own code, which imports Airflow, and importing
+Airflow creates ``$AIRFLOW_HOME/logs`` (``~/airflow`` when the variable is unset). Running a fake
+gateway must not leave an Airflow home behind, so with no ``AIRFLOW_HOME`` set the process uses a
+temporary one, removed on exit. Until then this module imports nothing that imports Airflow.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 
-from airflow_provider_hailuo.emulator.config import DEFAULT_API_KEY, DEFAULT_RENDER_SECONDS
+# Airflow-free (checked by a test): only the settings' defaults, for --help.
+from airflow_provider_hailuo.emulator.config import (
+    DEFAULT_API_KEY,
+    DEFAULT_RENDER_SECONDS,
+    DEFAULT_RESPONSE_DELAY_SECONDS,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         help="how long each task stays in_progress (default: %(default)s)",
     )
     parser.add_argument(
+        "--response-delay-seconds",
+        type=float,
+        default=DEFAULT_RESPONSE_DELAY_SECONDS,
+        help="how long every gateway request waits before it is answered (default: %(default)s)",
+    )
+    parser.add_argument(
         "--public-url",
         default=None,
         help="base of the video URLs handed out, when behind a proxy or port map",
@@ -52,6 +71,7 @@ async def _serve(args: argparse.Namespace) -> None:
         api_key=args.api_key,
         render_seconds=args.render_seconds,
         public_url=args.public_url,
+        response_delay_seconds=args.response_delay_seconds,
         access_log=args.access_log,
     )
     stop = asyncio.Event()
@@ -72,11 +92,20 @@ async def _serve(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        asyncio.run(_serve(args))
-    except OSError as err:
-        print(f"hailuo-emulator: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
-        return 1
+    with contextlib.ExitStack() as stack:
+        if "AIRFLOW_HOME" not in os.environ:
+            # Before _serve() imports the server, and with it Airflow, which reads this at import.
+            home = stack.enter_context(
+                tempfile.TemporaryDirectory(
+                    prefix="hailuo-emulator-airflow-home-", ignore_cleanup_errors=True
+                )
+            )
+            os.environ.setdefault("AIRFLOW_HOME", home)
+        try:
+            asyncio.run(_serve(args))
+        except OSError as err:
+            print(f"hailuo-emulator: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -58,13 +58,35 @@ def load_sample_video() -> bytes:
     return resources.files("airflow_provider_hailuo.emulator").joinpath("assets/sample.mp4").read_bytes()
 
 
+def _header_bytes(value: str) -> bytes | None:
+    """The bytes a header value was sent as, or ``None`` if ``value`` cannot have come off the wire.
+
+    aiohttp decodes header bytes as UTF-8 with ``surrogateescape``, so encoding them back the same
+    way gives exactly what the client sent, whatever it sent (Latin-1, broken UTF-8, ...).
+    """
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return None
+
+
 def _check_bearer(request: web.Request, api_key: str) -> web.Response | None:
-    """The 401 a missing or wrong key earns; ``None`` when the key is right. The key is never echoed."""
+    """The 401 a missing or wrong key earns; ``None`` when the key is right. The key is never echoed.
+
+    ``credentials = auth-scheme 1*SP token68`` (RFC 9110, 11.4): the spaces after the scheme are
+    syntax, and the parser already removed the whitespace around the field's value. Nothing else
+    is trimmed, so a key with stray spaces inside or after it is a different key, as it is upstream.
+    """
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
     if not header:
         return error_response(401, "API key missing: send the header 'Authorization: Bearer <API key>'")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+    scheme, _, credentials = header.partition(" ")
+    presented = _header_bytes(credentials.lstrip(" "))
+    if (
+        scheme.lower() != "bearer"
+        or presented is None
+        or not hmac.compare_digest(presented, api_key.encode("utf-8"))
+    ):
         return error_response(401, "invalid API key")
     return None
 
@@ -204,7 +226,10 @@ def _endpoint_of(request: web.Request) -> str:
 
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count every gateway request and its outcome, and apply the fault queued for it, if any."""
+    """Count every gateway request and its outcome, and apply the fault queued for it, if any.
+
+    The configured ``response_delay_seconds`` is waited out first, counted as in flight.
+    """
     if request.path.startswith(CONTROL_PREFIX):
         try:
             return await handler(request)
@@ -216,7 +241,10 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     stats.begin(endpoint)
     status: int | None = 500
     try:
-        fault = state.faults.take(endpoint)
+        fault = state.faults.take(endpoint)  # in arrival order, before any wait
+        delay = state.config.response_delay_seconds
+        if delay > 0:
+            await asyncio.sleep(delay)
         response = await (_with_fault(fault, endpoint, request, handler) if fault else handler(request))
         dropped = fault is not None and fault.kind in (KIND_DROP, KIND_DROP_AFTER_ACCEPT)
         status = None if dropped else response.status

@@ -41,7 +41,9 @@ class EmulatorClient:
     def stats(self) -> dict[str, Any]:
         """Counters of gateway requests: ``create``, ``poll``, ``download``, ``other``, ``total``,
         ``status_codes``, ``status_codes_by_endpoint``, ``dropped``, ``tasks_created``,
-        ``tasks_by_status``, ``faults_pending``, ``faults_applied``, ``in_flight``, ``max_in_flight``."""
+        ``tasks_by_status``, ``faults_pending``, ``faults_applied``, ``in_flight``, ``max_in_flight``,
+        ``connections_opened`` (TCP connections accepted since the reset) and ``connections_open``
+        (open now, this client's own among them)."""
         result: dict[str, Any] = self._call("GET", "stats")
         return result
 
@@ -59,14 +61,17 @@ class EmulatorClient:
         render_seconds: float | None = None,
         api_key: str | None = None,
         public_url: str | None = None,
+        response_delay_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Change the given settings (``render_seconds`` applies to tasks created afterwards)."""
+        """Change the given settings (``render_seconds`` applies to tasks created afterwards,
+        ``response_delay_seconds`` to gateway requests arriving afterwards)."""
         changes = {
             key: value
             for key, value in (
                 ("render_seconds", render_seconds),
                 ("api_key", api_key),
                 ("public_url", public_url),
+                ("response_delay_seconds", response_delay_seconds),
             )
             if value is not None
         }

@@ -9,15 +9,31 @@ from typing import Any
 
 DEFAULT_API_KEY = "test-key"
 DEFAULT_RENDER_SECONDS = 2.0
+DEFAULT_RESPONSE_DELAY_SECONDS = 0.0
 
 
 class ControlError(ValueError):
     """A control API request the emulator cannot carry out; answered with 400 and this message."""
 
 
+def _seconds(name: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ControlError(f"{name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     """``render_seconds`` is how long a task stays ``in_progress``; it is fixed when a task is created.
+
+    ``response_delay_seconds`` holds every gateway request (not the control API's) that long before
+    it is answered, as a slow network or gateway would, so that concurrent requests overlap and
+    ``max_in_flight`` shows how many a client really had open at once.
 
     ``public_url`` is the base of the video URLs handed out; unset, the URL the client used to
     reach the emulator is used, which is right unless the emulator sits behind a proxy or port map.
@@ -26,19 +42,17 @@ class EmulatorConfig:
     api_key: str = DEFAULT_API_KEY
     render_seconds: float = DEFAULT_RENDER_SECONDS
     public_url: str | None = None
+    response_delay_seconds: float = DEFAULT_RESPONSE_DELAY_SECONDS
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key:
             raise ControlError("api_key must be a non-empty string")
-        render_seconds = self.render_seconds
-        if (
-            isinstance(render_seconds, bool)
-            or not isinstance(render_seconds, (int, float))
-            or not math.isfinite(render_seconds)
-            or render_seconds < 0
-        ):
-            raise ControlError(f"render_seconds must be a number >= 0, got {render_seconds!r}")
-        object.__setattr__(self, "render_seconds", float(render_seconds))
+        try:
+            self.api_key.encode("utf-8")
+        except UnicodeEncodeError as err:  # JSON can carry lone surrogates; no header can
+            raise ControlError(f"api_key must be encodable as UTF-8: {err}") from None
+        for name in ("render_seconds", "response_delay_seconds"):
+            object.__setattr__(self, name, _seconds(name, getattr(self, name)))
         if self.public_url is not None and (
             not isinstance(self.public_url, str) or not self.public_url.startswith(("http://", "https://"))
         ):

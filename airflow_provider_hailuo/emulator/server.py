@@ -14,7 +14,12 @@ from aiohttp.log import access_logger
 
 from airflow_provider_hailuo.emulator.app import create_app
 from airflow_provider_hailuo.emulator.client import EmulatorClient
-from airflow_provider_hailuo.emulator.config import DEFAULT_API_KEY, DEFAULT_RENDER_SECONDS, EmulatorConfig
+from airflow_provider_hailuo.emulator.config import (
+    DEFAULT_API_KEY,
+    DEFAULT_RENDER_SECONDS,
+    DEFAULT_RESPONSE_DELAY_SECONDS,
+    EmulatorConfig,
+)
 from airflow_provider_hailuo.emulator.state import EmulatorState
 
 # 1,000 pollers may connect in the same instant; the default backlog of 128 would refuse some.
@@ -54,12 +59,36 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _count_connections(server: web.Server, state: EmulatorState) -> None:
+    """Count the TCP connections ``server`` accepts and loses into ``state``.
+
+    aiohttp's :class:`~aiohttp.web.Server` is the protocol factory of the listening socket, and
+    every :class:`~aiohttp.web_protocol.RequestHandler` it makes reports to it, exactly once each,
+    from its ``connection_made`` and ``connection_lost`` (the server keeps its list of connections
+    for shutdown that way). The runner builds the server itself, so its two hooks are wrapped on
+    the instance rather than by a subclass.
+    """
+    made, lost = server.connection_made, server.connection_lost
+
+    def connection_made(handler: web.RequestHandler, transport: asyncio.Transport) -> None:
+        state.connection_made()
+        made(handler, transport)
+
+    def connection_lost(handler: web.RequestHandler, exc: BaseException | None = None) -> None:
+        state.connection_lost()
+        lost(handler, exc)
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+    server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+
 class EmulatorServer:
     """The gateway emulator on ``host:port`` (port 0 picks a free one); its control API via ``client``.
 
     ``with EmulatorServer() as server:`` runs it in a daemon thread with its own event loop, so a
     synchronous test (or Airflow code under test) can talk to it; ``async with`` runs it on the
-    running loop instead.
+    running loop instead. Only a server run this way counts TCP connections (``connections_opened``,
+    ``connections_open``): the application alone, under another runner, cannot see them.
     """
 
     def __init__(
@@ -70,12 +99,18 @@ class EmulatorServer:
         api_key: str = DEFAULT_API_KEY,
         render_seconds: float = DEFAULT_RENDER_SECONDS,
         public_url: str | None = None,
+        response_delay_seconds: float = DEFAULT_RESPONSE_DELAY_SECONDS,
         access_log: bool = False,
     ) -> None:
         self.host = host
         self.requested_port = port
         self._state = EmulatorState(
-            EmulatorConfig(api_key=api_key, render_seconds=render_seconds, public_url=public_url)
+            EmulatorConfig(
+                api_key=api_key,
+                render_seconds=render_seconds,
+                public_url=public_url,
+                response_delay_seconds=response_delay_seconds,
+            )
         )
         self._access_log = access_log
         self._port: int | None = None
@@ -125,6 +160,9 @@ class EmulatorServer:
         )
         try:
             await runner.setup()
+            if runner.server is None:  # setup() sets it; a failed setup raises instead
+                raise RuntimeError("the aiohttp runner did not make its server")
+            _count_connections(runner.server, self._state)
             await web.SockSite(runner, sock, backlog=LISTEN_BACKLOG).start()
         except BaseException:
             await runner.cleanup()

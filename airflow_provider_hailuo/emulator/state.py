@@ -39,9 +39,23 @@ class EmulatorState:
         self.tasks: dict[str, EmulatedTask] = {}
         self.stats = RequestStats()
         self.faults = FaultQueue()
+        # Not a counter since reset but the present: connections open now stay open across a reset.
+        self.connections_open = 0
+
+    def connection_made(self) -> None:
+        """A TCP connection was accepted (called by the server, not by a request handler)."""
+        self.stats.connections_opened += 1
+        self.connections_open += 1
+
+    def connection_lost(self) -> None:
+        self.connections_open -= 1
 
     def reset(self) -> None:
-        """Back to the state at start: no tasks, counters or faults, and the starting config."""
+        """Back to the state at start: no tasks, counters or faults, and the starting config.
+
+        ``connections_open`` is kept: the connections open now, the control API's own among them,
+        are still open after it.
+        """
         self.config = self.default_config
         self.tasks.clear()
         self.stats = RequestStats()
@@ -87,11 +101,12 @@ class EmulatorState:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The stats endpoint's answer: request counters, tasks by status and fault use."""
+        """The stats endpoint's answer: request and connection counters, tasks by status and fault use."""
         now = time.monotonic()
         by_status = Counter(task.status(now) for task in self.tasks.values())
         return {
             **self.stats.to_dict(),
+            "connections_open": self.connections_open,
             "tasks_by_status": dict(sorted(by_status.items())),
             "faults_pending": len(self.faults.pending()),
             "faults_applied": dict(sorted(self.faults.applied.items())),

@@ -2,6 +2,12 @@
 
 Only gateway traffic is counted (create, poll, download and unknown paths as ``other``); the
 control API's own requests are not, so reading the stats does not change them.
+
+``connections_opened`` counts TCP connections accepted, whatever they carry: a client with a
+connection pool opens one and sends many requests on it, one without opens one per request. The
+control API's own requests need a connection too, but :class:`EmulatorClient` keeps one open and
+reuses it, so reading the stats does not change this count once it has connected (unless it sat
+idle past aiohttp's keep-alive timeout, 75 s, and has to connect again).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class RequestStats:
         self.tasks_created = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.connections_opened = 0
 
     def begin(self, endpoint: str) -> None:
         self.requests[endpoint] += 1
@@ -53,4 +60,5 @@ class RequestStats:
             "tasks_created": self.tasks_created,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "connections_opened": self.connections_opened,
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import io
 import json
 import os
@@ -15,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -73,6 +76,36 @@ def png_data_url(width: int, height: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def raw_get(emulator: EmulatorServer, path: str, authorization: bytes) -> tuple[int, bytes]:
+    """A GET whose Authorization header is sent as these very bytes (requests would encode it)."""
+    connection = http.client.HTTPConnection(emulator.host, emulator.port, timeout=TIMEOUT)
+    try:
+        connection.request("GET", path, headers={"Authorization": authorization})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """For what the server learns asynchronously, such as a client closing its connection."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not become true in time"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def own_emulator() -> Iterator[EmulatorServer]:
+    """An emulator no other test talks to, for counts of connections that must be exact."""
+    from airflow_provider_hailuo.emulator.server import EmulatorServer
+
+    with EmulatorServer(render_seconds=0) as server:
+        server.client.stats()  # the control client's own connection, opened and kept from here on
+        server.client.reset()
+        yield server
+
+
 # --- authentication -------------------------------------------------------------------------------
 
 
@@ -100,6 +133,67 @@ def test_poll_without_key_is_401(hailuo_emulator: EmulatorServer) -> None:
     response = requests.get(f"{hailuo_emulator.url}{CREATE_PATH}/task/{task_id}", timeout=TIMEOUT)
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        b"Bearer t\xc3\xa9st-key",  # non-ASCII, as UTF-8
+        b"Bearer test-key\xe9",  # non-ASCII, as Latin-1: not UTF-8 at all
+        b"Bearer \xff\xfe\x80",
+        b"Bearer\xc2\xa0test-key",  # a no-break space is not a space
+        b"Bearer test-key\xc2\xa0",  # nor whitespace that HTTP trims (str.strip() would)
+        b"Bearer test -key",
+        b"Bearer test-key extra",
+        b"Bearer\ttest-key",  # RFC 9110: the scheme and the token are separated by spaces only
+        b"Bearer",
+        b"Bearer ",
+    ],
+    ids=[
+        "utf8",
+        "latin1",
+        "invalid-utf8",
+        "nbsp",
+        "trailing-nbsp",
+        "inner-space",
+        "trailing-word",
+        "tab",
+        "scheme-only",
+        "scheme-and-space",
+    ],
+)
+def test_odd_authorization_headers_are_401_not_500(
+    hailuo_emulator: EmulatorServer, authorization: bytes
+) -> None:
+    status, body = raw_get(hailuo_emulator, f"{CREATE_PATH}/task/task_x", authorization)
+
+    assert status == 401
+    assert json.loads(body) == {"error": {"message": "invalid API key"}}
+    assert hailuo_emulator.client.stats()["status_codes"] == {"401": 1}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [b"Bearer test-key", b"bearer test-key", b"BEARER   test-key", b"Bearer test-key  "],
+    ids=["plain", "lower-case-scheme", "several-spaces", "trailing-whitespace"],
+)
+def test_what_http_itself_allows_around_the_key_is_accepted(
+    hailuo_emulator: EmulatorServer, authorization: bytes
+) -> None:
+    """Scheme case, 1*SP after it, and whitespace around the field value are HTTP's, not the key's."""
+    status, _ = raw_get(hailuo_emulator, f"{CREATE_PATH}/task/task_x", authorization)
+
+    assert status == 404  # past authentication: the task does not exist
+
+
+def test_a_non_ascii_key_is_compared_as_utf8_bytes(hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(api_key="clé-ü")
+    path = f"{CREATE_PATH}/task/task_x"
+
+    assert raw_get(hailuo_emulator, path, "Bearer clé-ü".encode())[0] == 404
+    assert raw_get(hailuo_emulator, path, "Bearer clé-ü".encode("latin-1"))[0] == 401
+    with pytest.raises(EmulatorControlError, match="api_key must be encodable"):
+        hailuo_emulator.client.configure(api_key="\ud800")
 
 
 def test_configured_api_key_replaces_the_old_one_until_reset(hailuo_emulator: EmulatorServer) -> None:
@@ -319,6 +413,99 @@ def test_reset_forgets_tasks_counters_faults_and_config(hailuo_emulator: Emulato
     assert client.faults() == []
     assert client.config()["render_seconds"] == 0.2  # what the fixture's server started with
     assert poll(hailuo_emulator, task_id).status_code == 404
+
+
+# --- connections ----------------------------------------------------------------------------------
+
+
+def test_a_session_sends_everything_on_one_connection(own_emulator: EmulatorServer) -> None:
+    client = own_emulator.client
+    assert (client.stats()["connections_opened"], client.stats()["connections_open"]) == (0, 1)
+
+    # No response is kept: urllib3 leaves the socket open while one of its responses lives.
+    with requests.Session() as session:
+        session.headers.update(auth(own_emulator))
+        task_id = session.post(own_emulator.url + CREATE_PATH, json=create_body(), timeout=TIMEOUT).json()[
+            "id"
+        ]
+        for _ in range(5):
+            url = f"{own_emulator.url}{CREATE_PATH}/task/{task_id}"
+            assert session.get(url, timeout=TIMEOUT).status_code == 200
+        during = client.stats()
+
+    assert (during["create"], during["poll"]) == (1, 5)
+    assert during["connections_opened"] == 1
+    assert during["connections_open"] == 2  # the session's and the control client's
+    wait_until(lambda: client.stats()["connections_open"] == 1)
+    assert client.stats()["connections_opened"] == 1
+
+
+def test_connection_close_costs_a_connection_per_request(own_emulator: EmulatorServer) -> None:
+    client = own_emulator.client
+    task_id = created_task_id(own_emulator)  # requests.post: a session of its own, so a connection
+    headers = {**auth(own_emulator), "Connection": "close"}
+
+    for _ in range(5):
+        response = requests.get(
+            f"{own_emulator.url}{CREATE_PATH}/task/{task_id}", headers=headers, timeout=TIMEOUT
+        )
+        assert response.status_code == 200
+        assert response.headers["Connection"] == "close"
+
+    stats = client.stats()
+    assert (stats["create"], stats["poll"], stats["connections_opened"]) == (1, 5, 6)
+    wait_until(lambda: client.stats()["connections_open"] == 1)
+
+
+def test_reset_zeroes_connections_opened_but_not_connections_open(own_emulator: EmulatorServer) -> None:
+    client = own_emulator.client
+    with requests.Session() as session:
+        session.get(own_emulator.url + "/nowhere", timeout=TIMEOUT)
+        assert client.stats()["connections_opened"] == 1
+
+        client.reset()
+
+        stats = client.stats()
+        assert (stats["connections_opened"], stats["connections_open"]) == (0, 2)
+    wait_until(lambda: client.stats()["connections_open"] == 1)
+
+
+# --- response delay -------------------------------------------------------------------------------
+
+
+def test_response_delay_holds_every_gateway_request_but_not_the_control_api(
+    hailuo_emulator: EmulatorServer,
+) -> None:
+    client = hailuo_emulator.client
+    task_id = created_task_id(hailuo_emulator)
+    assert client.configure(response_delay_seconds=0.3)["response_delay_seconds"] == 0.3
+
+    started = time.monotonic()
+    assert poll(hailuo_emulator, task_id).status_code == 200
+    assert requests.get(f"{hailuo_emulator.url}/nowhere", timeout=TIMEOUT).status_code == 404
+    assert time.monotonic() - started >= 0.6
+    with pytest.raises(requests.ReadTimeout):
+        poll(hailuo_emulator, task_id, timeout=0.1)
+    started = time.monotonic()
+    client.stats()
+    assert time.monotonic() - started < 0.3
+
+    client.reset()
+    assert client.config()["response_delay_seconds"] == 0
+
+
+@pytest.mark.parametrize("value", ["-1", '"0.5"', "true", "null", "1e400"])
+def test_response_delay_must_be_seconds(hailuo_emulator: EmulatorServer, value: str) -> None:
+    response = requests.post(
+        hailuo_emulator.url + "/_emulator/config",
+        data=f'{{"response_delay_seconds": {value}}}',
+        headers={"Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+
+    assert response.status_code == 400
+    assert "response_delay_seconds must be a number >= 0" in response.json()["error"]["message"]
+    assert hailuo_emulator.client.config()["response_delay_seconds"] == 0
 
 
 # --- faults: HTTP statuses ------------------------------------------------------------------------
@@ -595,13 +782,17 @@ def test_invalid_fault_specs_are_refused(
 # --- load -----------------------------------------------------------------------------------------
 
 
-def test_a_thousand_concurrent_pollers_all_get_200(hailuo_emulator: EmulatorServer) -> None:
+def test_a_thousand_concurrent_pollers_are_held_at_once_and_all_get_200(
+    hailuo_emulator: EmulatorServer,
+) -> None:
+    """One client session with 1,000 connections; the delay makes the requests overlap for real."""
     task_id = created_task_id(hailuo_emulator)
+    hailuo_emulator.client.configure(response_delay_seconds=0.5)
     url = f"{hailuo_emulator.url}{CREATE_PATH}/task/{task_id}"
     headers = auth(hailuo_emulator)
 
     async def poll_all(count: int) -> list[int]:
-        connector = aiohttp.TCPConnector(limit=count + 100)
+        connector = aiohttp.TCPConnector(limit=count)
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
@@ -618,6 +809,9 @@ def test_a_thousand_concurrent_pollers_all_get_200(hailuo_emulator: EmulatorServ
     stats = hailuo_emulator.client.stats()
     assert stats["poll"] == 1000
     assert stats["status_codes_by_endpoint"]["poll"] == {"200": 1000}
+    assert stats["max_in_flight"] >= 900
+    assert stats["in_flight"] == 0
+    assert 900 <= stats["connections_opened"] <= 1001  # the connector's limit, plus the create's
 
 
 # --- how it is started ----------------------------------------------------------------------------
@@ -642,6 +836,53 @@ def test_pytest_plugin_imports_nothing_heavy() -> None:
     )
 
     assert result.stdout.strip() == "[]"
+
+
+def test_console_script_module_imports_no_airflow() -> None:
+    code = "import sys, airflow_provider_hailuo.emulator.__main__; print('airflow' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    assert result.stdout.strip() == "False"
+
+
+def test_console_script_leaves_no_airflow_home_behind(tmp_path: Path) -> None:
+    """With AIRFLOW_HOME unset, Airflow's import would create ~/airflow/logs; a temporary home is used."""
+    home, temp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME"}
+    env.update(HOME=str(home), TMPDIR=str(temp))
+    script = Path(sys.executable).with_name("hailuo-emulator")
+    process = subprocess.Popen(
+        [str(script), "--port", "0", "--render-seconds", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        response = requests.post(
+            url + CREATE_PATH,
+            json=create_body(),
+            headers={"Authorization": "Bearer test-key"},
+            timeout=TIMEOUT,
+        )
+        assert response.status_code == 200
+        assert [p.name.startswith("hailuo-emulator-airflow-home-") for p in temp.iterdir()] == [True]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert not (home / "airflow").exists()
+    assert list(temp.iterdir()) == []  # the temporary home is removed on exit
 
 
 def test_console_script_prints_its_url_and_stops_on_sigterm() -> None:
