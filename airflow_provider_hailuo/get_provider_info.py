@@ -13,6 +13,8 @@ from airflow_provider_hailuo.defaults import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREATE_PATH,
     DEFAULT_HOST,
+    DEFAULT_RETRY_DELAY,
+    DEFAULT_RETRY_LIMIT,
     DEFAULT_TASK_PATH,
     DEFAULT_TIMEOUT,
 )
@@ -31,6 +33,17 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "operators": [
+            {"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.operators.hailuo"]}
+        ],
+        "sensors": [
+            {"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.sensors.hailuo"]}
+        ],
+        "triggers": [
+            {"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.triggers.hailuo"]}
+        ],
+        "hooks": [{"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.hooks.hailuo"]}],
+        "extra-links": ["airflow_provider_hailuo.links.HailuoVideoLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_hailuo.hooks.hailuo.HailuoHook",
@@ -56,6 +69,20 @@ def get_provider_info() -> dict[str, Any]:
                             "type": ["integer", "null"],
                             "default": int(DEFAULT_CONNECT_TIMEOUT),
                             "minimum": 1,
+                        },
+                    },
+                    "retry_limit": {
+                        "label": "Attempts per call",
+                        "description": "How often a poll or download is tried on 429, 5xx or a dropped connection",
+                        "schema": {"type": ["integer", "null"], "default": DEFAULT_RETRY_LIMIT, "minimum": 1},
+                    },
+                    "retry_delay": {
+                        "label": "First retry delay (s)",
+                        "description": "Doubles at each retry, with jitter, up to 30 s; Retry-After wins",
+                        "schema": {
+                            "type": ["number", "null"],
+                            "default": DEFAULT_RETRY_DELAY,
+                            "exclusiveMinimum": 0,
                         },
                     },
                     "create_path": {

@@ -1,10 +1,24 @@
-"""Test-wide set-up: Airflow gets a throwaway home, so no test reads or writes ~/airflow."""
+"""Test-wide set-up: a throwaway Airflow that knows the example DAGs and the tests' own DAGs.
+
+Configured at import, before anything imports Airflow (it reads its configuration once).
+"""
 
 from __future__ import annotations
 
-import os
-import tempfile
+from pathlib import Path
 
-# Before anything imports Airflow: its configuration is read once, at import.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hailuo-tests-airflow-home-"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+import pytest
+
+from airflow_provider_hailuo.emulator.sandbox import configure_local_airflow, migrate_metadata_db
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "dags_examples"
+TEST_DAGS = REPO / "tests" / "dags"
+
+configure_local_airflow([EXAMPLES, TEST_DAGS])
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated SQLite metadata database, for tests that run DAGs with ``dag.test()``."""
+    migrate_metadata_db()

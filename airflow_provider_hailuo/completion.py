@@ -1,0 +1,53 @@
+"""What the operator and the sensor do with a completed gateway task: one log line, the XCom for
+the extra link, the optional download, and the result dict that goes downstream."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_hailuo.links import XCOM_VIDEO_URL_KEY
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+    from airflow_provider_hailuo.protocol import HailuoTask
+    from airflow_provider_hailuo.retry import Logger
+
+
+def describe_completion(task: HailuoTask) -> str:
+    """The one line a user reads in the task log when a video is ready."""
+    parts = [
+        f"Hailuo task {task.id} {task.status}",
+        f"video_url={task.video_url}",
+        f"cost=${task.cost}" if task.cost is not None else "cost=unknown",
+        f"discount={task.discount}" if task.discount is not None else "discount=none",
+    ]
+    timings = task.timings()
+    if "queued_seconds" in timings:
+        parts.append(f"queued {timings['queued_seconds']:.1f} s")
+    if "rendering_seconds" in timings:
+        parts.append(f"rendering {timings['rendering_seconds']:.1f} s")
+    if "total_seconds" in timings:
+        parts.append(f"queued and rendering {timings['total_seconds']:.1f} s")
+    return ", ".join(parts)
+
+
+def complete(
+    task: HailuoTask,
+    context: Context,
+    *,
+    hook: HailuoHook,
+    logger: Logger,
+    download_to: Any = None,
+) -> dict[str, Any]:
+    """The result dict (the public XCom return value) of a completed task; downloads if asked."""
+    logger.info("%s", describe_completion(task))
+    result = task.result()
+    if task.video_url:
+        context["ti"].xcom_push(key=XCOM_VIDEO_URL_KEY, value=task.video_url)
+        if download_to:
+            result["local_path"] = hook.download_video(task.video_url, download_to)
+    elif download_to:
+        logger.warning("Hailuo task %s completed without a video URL; nothing to download", task.id)
+    return result

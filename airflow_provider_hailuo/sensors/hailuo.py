@@ -1,0 +1,142 @@
+"""HailuoTaskSensor: waits for a gateway task started elsewhere and returns the same result dict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.providers.common.compat.sdk import (
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+from airflow.triggers.base import BaseTrigger, StartTriggerArgs
+
+from airflow_provider_hailuo.completion import complete
+from airflow_provider_hailuo.defaults import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    DEFERRAL_GRACE_SECONDS,
+)
+from airflow_provider_hailuo.exceptions import HailuoTaskFailedError, HailuoTimeoutError
+from airflow_provider_hailuo.links import HailuoVideoLink, record_task_id
+from airflow_provider_hailuo.protocol import failure_error
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+
+_TRIGGER_CLASS = "airflow_provider_hailuo.triggers.hailuo.HailuoTaskTrigger"
+# Airflow renders a start-from-trigger task's templates in the triggerer only where triggers can
+# render templates (recent Airflow 3); before that, a templated task id would reach the trigger
+# unrendered, so the sensor then starts on a worker and defers from there.
+_CAN_START_FROM_TRIGGER = hasattr(BaseTrigger, "render_template_fields")
+
+
+class HailuoTaskSensor(BaseSensorOperator):
+    """Wait for a Hailuo gateway task (e.g. one submitted with ``wait_for_completion=False``).
+
+    Succeeds with the same result dict as the operator; a ``failed`` or ``cancelled`` gateway task
+    fails the sensor with the gateway's code and message (or skips it, with ``soft_fail``).
+
+    :param hailuo_task_id: the gateway task id. Templated, e.g.
+        ``"{{ ti.xcom_pull(task_ids='submit', key='hailuo_task_id') }}"``.
+    :param hailuo_conn_id: connection of type ``hailuo``.
+    :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``);
+        where Airflow's triggerer can render templates, the sensor then starts straight in the
+        triggerer, without a worker at all.
+    :param poll_interval: seconds between polls (the sensor's ``poke_interval``).
+    :param timeout: seconds to wait before failing (the sensor's ``timeout``).
+    """
+
+    template_fields: Sequence[str] = ("hailuo_task_id",)
+    operator_extra_links = (HailuoVideoLink(),)
+    ui_color = "#f3e5ff"
+
+    def __init__(
+        self,
+        *,
+        hailuo_task_id: str,
+        hailuo_conn_id: str = "hailuo_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poll_interval, timeout=timeout, **kwargs)
+        self.hailuo_task_id = hailuo_task_id
+        self.hailuo_conn_id = hailuo_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        if deferrable and _CAN_START_FROM_TRIGGER:
+            # The scheduler hands the task to the triggerer directly; Airflow's trigger timeout
+            # bounds the wait, since an absolute end time cannot be known when the DAG is parsed.
+            self.start_from_trigger = True
+            self.start_trigger_args = StartTriggerArgs(
+                trigger_cls=_TRIGGER_CLASS,
+                trigger_kwargs={
+                    "hailuo_task_id": hailuo_task_id,
+                    "hailuo_conn_id": hailuo_conn_id,
+                    "poll_interval": poll_interval,
+                    "end_time": None,
+                },
+                next_method="execute_complete",
+                next_kwargs=None,
+                timeout=timedelta(seconds=timeout),
+            )
+
+    @cached_property
+    def hook(self) -> HailuoHook:
+        from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+
+        return HailuoHook(self.hailuo_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        record_task_id(context, self.hailuo_task_id)
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
+
+        self.defer(
+            trigger=HailuoTaskTrigger(
+                hailuo_task_id=self.hailuo_task_id,
+                hailuo_conn_id=self.hailuo_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=time.time() + float(self.timeout),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout) + self.poll_interval + DEFERRAL_GRACE_SECONDS),
+        )
+
+    def _fail(self, error: Exception) -> NoReturn:
+        """Fail with the gateway's reason, or skip under ``soft_fail``."""
+        if self.soft_fail:
+            # Airflow does not log a skip's reason; without this line the gateway's code is lost.
+            self.log.warning("%s (soft_fail: skipping)", error)
+            raise AirflowSkipException(f"{error} (soft_fail: skipping)") from error
+        raise error
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        task = self.hook.get_task(self.hailuo_task_id)
+        if task.is_success:
+            return PokeReturnValue(
+                is_done=True, xcom_value=complete(task, context, hook=self.hook, logger=self.log)
+            )
+        if task.is_final:
+            self._fail(failure_error(task))
+        self.log.info("Hailuo task %s is %s", task.id, task.status)
+        return False
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        from airflow_provider_hailuo.triggers.hailuo import task_from_event
+
+        try:
+            task = task_from_event(event)
+        except (HailuoTaskFailedError, HailuoTimeoutError) as error:
+            self._fail(error)
+        return complete(task, context, hook=self.hook, logger=self.log)

@@ -1,0 +1,163 @@
+"""HailuoTaskTrigger: polls one gateway task from the triggerer until it is final.
+
+It serialises only what identifies the work (connection id, gateway task id, poll interval, end
+time): never the API key, never an image. Everything in ``run()`` is non-blocking: the connection
+is read through Airflow's async lookup and the gateway through the hook's shared aiohttp pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_hailuo.defaults import DEFAULT_POLL_INTERVAL
+from airflow_provider_hailuo.exceptions import (
+    HailuoError,
+    HailuoTimeoutError,
+    HailuoTransientError,
+)
+from airflow_provider_hailuo.hooks.async_pool import SessionLease
+from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+from airflow_provider_hailuo.protocol import (
+    STATUS_CANCELLED,
+    STATUS_FAILED,
+    HailuoTask,
+    failure_error,
+    task_from_dict,
+)
+
+# The statuses of the one event a trigger yields.
+EVENT_SUCCESS = "success"
+EVENT_FAILED = STATUS_FAILED
+EVENT_CANCELLED = STATUS_CANCELLED
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+EVENT_STATUSES = frozenset({EVENT_SUCCESS, EVENT_FAILED, EVENT_CANCELLED, EVENT_TIMEOUT, EVENT_ERROR})
+
+
+class HailuoTaskTrigger(BaseTrigger):
+    """Wait in the triggerer for a Hailuo gateway task; yield one event when it ends or time runs out.
+
+    :param hailuo_task_id: the gateway task to watch.
+    :param hailuo_conn_id: connection of type ``hailuo``.
+    :param poll_interval: seconds between polls.
+    :param end_time: Unix time after which a ``timeout`` event is yielded; ``None`` waits for as
+        long as Airflow's own deferral timeout allows. An absolute time survives triggerer restarts.
+    """
+
+    def __init__(
+        self,
+        hailuo_task_id: str,
+        hailuo_conn_id: str = HailuoHook.default_conn_name,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        end_time: float | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.hailuo_task_id = hailuo_task_id
+        self.hailuo_conn_id = hailuo_conn_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "hailuo_task_id": self.hailuo_task_id,
+                "hailuo_conn_id": self.hailuo_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+            },
+        )
+
+    def _event(self, status: str, message: str, task: HailuoTask | None = None) -> TriggerEvent:
+        return TriggerEvent(  # type: ignore[no-untyped-call]
+            {
+                "status": status,
+                "hailuo_task_id": self.hailuo_task_id,
+                "message": message,
+                "task": task.to_dict() if task else None,
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        # One generator, no nested ones: Airflow closes a trigger's generator after its event,
+        # and a nested generator would be closed twice at once when the loop shuts down.
+        hook = HailuoHook(self.hailuo_conn_id)
+        try:
+            settings = await hook.aget_settings()
+        except HailuoError as err:  # e.g. a connection without an API key: no poll can succeed
+            yield self._event(EVENT_ERROR, f"cannot poll Hailuo task {self.hailuo_task_id}: {err}")
+            return
+        reported_statuses: set[str] = set()
+        async with SessionLease(settings.base_url):
+            while True:
+                event = await self._poll_once(hook, reported_statuses)
+                if event is not None:
+                    yield event
+                    return
+                delay = self.poll_interval
+                if self.end_time is not None:
+                    remaining = self.end_time - time.time()
+                    if remaining <= 0:
+                        yield self._event(
+                            EVENT_TIMEOUT,
+                            f"Hailuo task {self.hailuo_task_id} did not finish before the timeout; it may "
+                            "still finish: wait for it with HailuoTaskSensor(hailuo_task_id="
+                            f"{self.hailuo_task_id!r})",
+                        )
+                        return
+                    delay = min(delay, remaining)
+                await asyncio.sleep(delay)
+
+    async def _poll_once(self, hook: HailuoHook, reported_statuses: set[str]) -> TriggerEvent | None:
+        """One poll: the final event, or None while the task is still running."""
+        try:
+            task = await hook.aget_task(self.hailuo_task_id)
+        except HailuoTransientError as err:
+            # The hook's retries ran out on this poll; the task goes on rendering regardless,
+            # so the trigger keeps polling until its end time instead of failing the task.
+            self.log.warning("Hailuo task %s: poll failed (%s); polling on", self.hailuo_task_id, err)
+            return None
+        except HailuoError as err:
+            # Not transient (a revoked key, an unknown task, an unreadable answer): report it.
+            return self._event(EVENT_ERROR, f"polling Hailuo task {self.hailuo_task_id} failed: {err}")
+        if task.is_success:
+            return self._event(EVENT_SUCCESS, f"Hailuo task {task.id} completed", task)
+        if task.is_final:
+            return self._event(task.status, task.describe_failure(), task)
+        if not task.is_known_status and task.status not in reported_statuses:
+            reported_statuses.add(task.status)
+            self.log.info("Hailuo task %s reports status %r; still waiting", task.id, task.status)
+        return None
+
+
+def task_from_event(event: object) -> HailuoTask:
+    """The completed task an event reports, or the exception that says why there is none.
+
+    A missing, malformed or unknown event is an error, never a success.
+    """
+    if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
+        raise HailuoError(f"Hailuo trigger sent a malformed event: {event!r}")
+    status, task_id, message = event["status"], event.get("hailuo_task_id"), event.get("message") or ""
+    task_data = event.get("task")
+    if status == EVENT_TIMEOUT:
+        raise HailuoTimeoutError(message or f"Hailuo task {task_id} timed out")
+    if status == EVENT_ERROR:
+        raise HailuoError(
+            f"{message} (Hailuo task {task_id})" if task_id and str(task_id) not in message else message
+        )
+    if not isinstance(task_data, Mapping):
+        raise HailuoError(f"Hailuo trigger sent a {status!r} event without the task: {event!r}")
+    try:
+        task = task_from_dict(task_data)
+    except (KeyError, TypeError, ValueError) as err:
+        raise HailuoError(f"Hailuo trigger sent an unreadable task: {event!r}") from err
+    if status == EVENT_SUCCESS and task.is_success:
+        return task
+    if status == EVENT_SUCCESS:
+        raise HailuoError(f"Hailuo trigger reported success for task {task.id} in status {task.status!r}")
+    raise failure_error(task)

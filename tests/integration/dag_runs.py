@@ -1,0 +1,38 @@
+"""Helpers for running the example and test DAGs with ``dag.test()``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_FILES = {
+    "examples": REPO / "dags_examples",
+    "tests": REPO / "tests" / "dags",
+}
+
+
+def load_dag(folder: str, module: str, dag_id: str) -> Any:
+    """The DAG ``dag_id`` defined in ``<folder>/<module>.py``, loaded as Airflow's parser would."""
+    path = DAG_FILES[folder] / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"hailuo_dag_{module}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    for value in vars(loaded).values():
+        if getattr(value, "dag_id", None) == dag_id and hasattr(value, "test"):
+            return value
+    raise LookupError(f"no DAG {dag_id!r} in {path}")
+
+
+def task_results(dag_run: Any) -> dict[tuple[str, int], tuple[str, Any]]:
+    """``(task_id, map_index) -> (state, XCom return value)`` for every task of a run."""
+    return {
+        (ti.task_id, ti.map_index): (
+            str(ti.state),
+            ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index),
+        )
+        for ti in dag_run.get_task_instances()
+    }

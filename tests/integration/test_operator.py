@@ -1,0 +1,318 @@
+"""HailuoImageToVideoOperator: parse-time checks, deferral, every execute_complete path, the
+non-deferrable path, resuming across tries, and whole DAG runs with ``dag.test()``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_provider_hailuo.defaults import DEFERRAL_GRACE_SECONDS
+from airflow_provider_hailuo.emulator import EmulatorServer
+from airflow_provider_hailuo.exceptions import (
+    HailuoError,
+    HailuoImageError,
+    HailuoTaskFailedError,
+    HailuoTimeoutError,
+    HailuoValidationError,
+)
+from airflow_provider_hailuo.operators.hailuo import GENERATION_FIELDS, HailuoImageToVideoOperator
+from airflow_provider_hailuo.protocol import ERROR_CODES
+from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
+from tests.integration.dag_runs import load_dag, task_results
+
+FRAME = str(Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg")
+RESULT_KEYS = {
+    "hailuo_task_id",
+    "status",
+    "model",
+    "video_url",
+    "video_urls",
+    "content",
+    "cost",
+    "discount",
+    "metadata",
+}
+
+
+class RecordingTaskInstance:
+    """Stands in for the running task instance: the only thing the operator asks of it is XCom."""
+
+    stats_tags: dict[str, str] = {}
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+def context() -> dict[str, Any]:
+    return {"ti": RecordingTaskInstance()}
+
+
+def operator(**kwargs: Any) -> HailuoImageToVideoOperator:
+    return HailuoImageToVideoOperator(
+        task_id="video", **{"first_frame_image": FRAME, "poll_interval": 0.05, "timeout": 60, **kwargs}
+    )
+
+
+# -- before any request ---------------------------------------------------------------------------
+
+
+def test_every_generation_parameter_is_templated() -> None:
+    assert set(HailuoImageToVideoOperator.template_fields) == {*GENERATION_FIELDS, "download_to"}
+    assert {"first_frame_image", "last_frame_image", "fast_pretreatment", "callback_url"} <= set(
+        GENERATION_FIELDS
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"),
+    [
+        ({"duration": 10, "resolution": "1080P"}, "resolution"),
+        ({"last_frame_image": FRAME, "resolution": "512P"}, "resolution"),
+        ({"prompt": "[pan lft]"}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({"duration": "6"}, "duration"),
+        ({"aigc_watermark": "yes"}, "aigc_watermark"),
+        ({"callback_url": "ftp://example.com/cb"}, "callback_url"),
+        ({"first_frame_image": 12345}, "first_frame_image"),
+        ({"first_frame_image": None}, "first_frame_image"),
+        ({"model": ""}, "model"),
+    ],
+)
+def test_a_literal_mistake_is_refused_when_the_dag_is_parsed(kwargs: dict[str, Any], parameter: str) -> None:
+    with pytest.raises(HailuoValidationError) as info:
+        operator(**kwargs)
+    assert info.value.parameter == parameter
+
+
+def test_templated_values_wait_for_rendering() -> None:
+    op = operator(duration="{{ params.duration }}", resolution="1080P", prompt="{{ params.prompt }}")
+    assert op.duration == "{{ params.duration }}"
+
+
+@pytest.mark.parametrize("bad", [{"poll_interval": 0}, {"timeout": -1}])
+def test_waiting_settings_must_be_positive(bad: dict[str, Any]) -> None:
+    with pytest.raises(HailuoValidationError):
+        HailuoImageToVideoOperator(
+            task_id="v", first_frame_image=FRAME, **{"poll_interval": 1, "timeout": 1, **bad}
+        )
+
+
+@pytest.mark.parametrize(
+    ("rendered", "error"),
+    [
+        ({"duration": "12"}, HailuoValidationError),
+        ({"first_frame_image": "/no/such/frame.png"}, HailuoImageError),
+    ],
+)
+def test_a_bad_rendered_value_fails_the_task_and_sends_nothing(
+    fast_connection: str, hailuo_emulator: EmulatorServer, rendered: dict[str, Any], error: type[Exception]
+) -> None:
+    op = operator(duration="{{ params.duration }}", first_frame_image="{{ params.frame }}")
+    op.first_frame_image = FRAME
+    op.duration = 6
+    for name, value in rendered.items():
+        setattr(op, name, value)  # as Jinja would have rendered them
+    with pytest.raises(error):
+        op.execute(context())
+    assert hailuo_emulator.client.stats()["total"] == 0
+
+
+# -- deferral ------------------------------------------------------------------------------------
+
+
+def test_deferral_hands_the_triggerer_nothing_secret_and_records_the_task_id(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    ctx = context()
+    op = operator(deferrable=True, timeout=600, poll_interval=7)
+    started = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(ctx)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, HailuoTaskTrigger)
+    _, kwargs = trigger.serialize()
+    assert set(kwargs) == {"hailuo_task_id", "hailuo_conn_id", "poll_interval", "end_time"}
+    serialised = json.dumps(kwargs)
+    assert hailuo_emulator.api_key not in serialised
+    assert "base64" not in serialised
+    assert kwargs["hailuo_task_id"] == ctx["ti"].xcom["hailuo_task_id"]
+    assert started + 600 <= kwargs["end_time"] <= time.time() + 600
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout.total_seconds() == 600 + 7 + DEFERRAL_GRACE_SECONDS
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+def test_not_waiting_returns_the_task_id_at_once(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.configure(render_seconds=60)
+    ctx = context()
+    returned = operator(wait_for_completion=False, deferrable=True).execute(ctx)
+    assert returned == ctx["ti"].xcom["hailuo_task_id"]
+    assert hailuo_emulator.client.stats()["poll"] == 0
+
+
+# -- execute_complete -----------------------------------------------------------------------------
+
+
+def completed_event(fast_connection: str, **fault: Any) -> dict[str, Any]:
+    """A real event: the trigger run to its end against the emulator."""
+    import asyncio
+
+    from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+    from airflow_provider_hailuo.params import GenerationRequest
+
+    task_id = HailuoHook(fast_connection).submit(GenerationRequest(first_frame_image=FRAME))
+    trigger = HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30)
+
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("no event")
+
+    return asyncio.run(first())
+
+
+def test_a_success_event_gives_exactly_the_result_keys(fast_connection: str, tmp_path: Path) -> None:
+    event = completed_event(fast_connection)
+    ctx = context()
+    result = operator(download_to=f"{tmp_path}/").execute_complete(ctx, event)
+    assert set(result) == RESULT_KEYS | {"local_path"}
+    assert result["cost"] == "0.28"
+    assert isinstance(result["cost"], str)
+    assert Path(result["local_path"]).read_bytes()[4:8] == b"ftyp"
+    assert ctx["ti"].xcom["hailuo_video_url"] == result["video_url"]
+    json.dumps(result)
+
+
+@pytest.mark.parametrize("code", sorted(ERROR_CODES))
+def test_a_failed_event_raises_with_the_code_the_message_and_the_task_id(
+    fast_connection: str, hailuo_emulator: EmulatorServer, code: str
+) -> None:
+    hailuo_emulator.client.add_fault("task_failure", error_code=code, error_message="frame rejected")
+    event = completed_event(fast_connection)
+    with pytest.raises(HailuoTaskFailedError) as info:
+        operator().execute_complete(context(), event)
+    message = str(info.value)
+    assert code in message
+    assert "frame rejected" in message
+    assert event["hailuo_task_id"] in message
+    assert ERROR_CODES[code] in message
+
+
+def test_a_cancelled_event_is_a_failure(fast_connection: str, hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.add_fault("task_failure", task_status="cancelled")
+    with pytest.raises(HailuoTaskFailedError, match="cancelled"):
+        operator().execute_complete(context(), completed_event(fast_connection))
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "match"),
+    [
+        (
+            {"status": "timeout", "hailuo_task_id": "task_1", "message": "task_1 did not finish"},
+            HailuoTimeoutError,
+            "task_1",
+        ),
+        ({"status": "error", "hailuo_task_id": "task_1", "message": "HTTP 401"}, HailuoError, "task_1"),
+        (None, HailuoError, "malformed"),
+        ({}, HailuoError, "malformed"),
+        ({"status": "bogus"}, HailuoError, "malformed"),
+        ("success", HailuoError, "malformed"),
+        ({"status": "success", "hailuo_task_id": "task_1"}, HailuoError, "without the task"),
+        (
+            {"status": "success", "hailuo_task_id": "t", "task": {"id": "t", "status": "in_progress"}},
+            HailuoError,
+            "in status 'in_progress'",
+        ),
+        ({"status": "success", "task": {"status": "completed"}}, HailuoError, "unreadable"),
+    ],
+)
+def test_anything_but_a_real_success_raises(event: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        operator().execute_complete(context(), event)
+
+
+# -- without deferral ----------------------------------------------------------------------------
+
+
+def test_without_deferral_the_worker_polls_with_the_same_logic(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.add_fault("status", target="poll", http_status=502, times=2)
+    result = operator(deferrable=False).execute(context())
+    assert set(result) == RESULT_KEYS
+    assert result["status"] == "completed"
+
+
+def test_without_deferral_a_failed_task_fails(fast_connection: str, hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.add_fault("task_failure", error_code="010004099")
+    with pytest.raises(HailuoTaskFailedError, match="010004099"):
+        operator(deferrable=False).execute(context())
+
+
+# -- whole DAG runs ------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("mode", ["deferrable", "sync"])
+def test_a_dag_run_renders_templates_and_returns_the_result(
+    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
+) -> None:
+    dag = load_dag("tests", "hailuo_test_dags", f"hailuo_test_video_{mode}")
+    dag_run = dag.test(run_conf={"duration": 10})
+    state, result = task_results(dag_run)[("video", -1)]
+    assert state == "success"
+    assert set(result) == RESULT_KEYS
+    assert result["cost"] == "0.56"  # 10 s at 768P: the templated "10" reached the gateway as 10
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"]) == (1, 1)
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("mode", ["deferrable", "sync"])
+def test_a_retry_resumes_the_gateway_task_instead_of_paying_twice(
+    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
+) -> None:
+    dag = load_dag("tests", "hailuo_test_dags", f"hailuo_test_resume_{mode}")
+    # Try 1 submits, then its first poll is refused: the try fails with the gateway task running.
+    hailuo_emulator.client.add_fault("status", target="poll", http_status=401)
+    dag_run = dag.test()
+    (ti,) = dag_run.get_task_instances()
+    assert str(ti.state) == "success"
+    assert ti.try_number == 2
+    stats = hailuo_emulator.client.stats()
+    assert stats["create"] == 1
+    assert stats["tasks_created"] == 1
+    result = ti.xcom_pull(task_ids="video")
+    assert result["hailuo_task_id"] == hailuo_emulator.client.tasks()[0]["id"]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_failed_gateway_task_fails_the_airflow_task_with_its_code(
+    fast_connection: str, hailuo_emulator: EmulatorServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    hailuo_emulator.client.add_fault("task_failure", error_code="010004097", error_message="upstream said no")
+    dag_run = load_dag("tests", "hailuo_test_dags", "hailuo_test_video_deferrable").test()
+    state, _ = task_results(dag_run)[("video", -1)]
+    assert state == "failed"
+    output = capfd.readouterr()
+    log = output.out + output.err
+    assert "010004097" in log
+    assert "upstream said no" in log
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_the_extra_link_points_at_the_video(fast_connection: str) -> None:
+    dag_run = load_dag("tests", "hailuo_test_dags", "hailuo_test_video_deferrable").test()
+    (ti,) = dag_run.get_task_instances()
+    result = ti.xcom_pull(task_ids="video")
+    assert ti.xcom_pull(task_ids="video", key="_link_HailuoVideoLink") == result["video_url"]

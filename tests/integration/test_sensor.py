@@ -1,0 +1,97 @@
+"""HailuoTaskSensor in every mode, with ``dag.test()`` against the emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_hailuo.emulator import EmulatorServer
+from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+from airflow_provider_hailuo.params import GenerationRequest
+from airflow_provider_hailuo.sensors.hailuo import HailuoTaskSensor
+from tests.integration.dag_runs import load_dag, task_results
+
+FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
+MODES = ["deferrable", "poke", "reschedule"]
+RESULT_KEYS = {
+    "hailuo_task_id",
+    "status",
+    "model",
+    "video_url",
+    "video_urls",
+    "content",
+    "cost",
+    "discount",
+    "metadata",
+}
+
+
+def started_elsewhere(connection: str) -> str:
+    return HailuoHook(connection).submit(GenerationRequest(first_frame_image=FRAME, duration=10))
+
+
+def run_sensor(mode: str, task_id: str, *, soft_fail: bool = False) -> tuple[str, object]:
+    dag_id = f"hailuo_test_sensor_{mode}{'_soft_fail' if soft_fail else ''}"
+    dag_run = load_dag("tests", "hailuo_test_dags", dag_id).test(run_conf={"hailuo_task_id": task_id})
+    return task_results(dag_run)[("wait", -1)]
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("mode", MODES)
+def test_it_returns_the_same_result_as_the_operator(
+    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
+) -> None:
+    task_id = started_elsewhere(fast_connection)
+    state, result = run_sensor(mode, task_id)
+    assert state == "success"
+    assert isinstance(result, dict)
+    assert set(result) == RESULT_KEYS
+    assert result["hailuo_task_id"] == task_id
+    assert result["cost"] == "0.56"
+    assert hailuo_emulator.client.stats()["create"] == 1  # the sensor never creates anything
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_a_failed_gateway_task_fails_the_sensor_or_skips_it(
+    fast_connection: str,
+    hailuo_emulator: EmulatorServer,
+    capfd: pytest.CaptureFixture[str],
+    mode: str,
+    soft_fail: bool,
+) -> None:
+    hailuo_emulator.client.add_fault("task_failure", error_code="010004096", error_message="could not parse")
+    task_id = started_elsewhere(fast_connection)
+    state, _ = run_sensor(mode, task_id, soft_fail=soft_fail)
+    assert state == ("skipped" if soft_fail else "failed")
+    output = capfd.readouterr()
+    assert "010004096" in output.out + output.err
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_cancelled_gateway_task_fails_the_sensor(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.add_fault("task_failure", task_status="cancelled")
+    state, _ = run_sensor("deferrable", started_elsewhere(fast_connection))
+    assert state == "failed"
+
+
+def test_deferrable_sensors_start_in_the_triggerer_where_airflow_can_render_there() -> None:
+    sensor = HailuoTaskSensor(task_id="s", hailuo_task_id="{{ params.id }}", deferrable=True, timeout=120)
+    assert sensor.start_from_trigger
+    args = sensor.start_trigger_args
+    assert args is not None
+    assert args.trigger_cls == "airflow_provider_hailuo.triggers.hailuo.HailuoTaskTrigger"
+    assert args.trigger_kwargs == {
+        "hailuo_task_id": "{{ params.id }}",
+        "hailuo_conn_id": "hailuo_default",
+        "poll_interval": sensor.poll_interval,
+        "end_time": None,
+    }
+    assert args.next_method == "execute_complete"
+    assert args.timeout is not None
+    assert args.timeout.total_seconds() == 120
+    assert not HailuoTaskSensor(task_id="p", hailuo_task_id="t", deferrable=False).start_from_trigger

@@ -1,0 +1,215 @@
+"""HailuoTaskTrigger against the emulator: what it serialises, every event it can yield, and that it
+rides out transient faults, survives being re-created, and never blocks the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_hailuo.emulator import EmulatorServer
+from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+from airflow_provider_hailuo.params import GenerationRequest
+from airflow_provider_hailuo.protocol import ERROR_CODES
+from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
+
+FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
+
+
+def submit(connection: str) -> str:
+    return HailuoHook(connection).submit(GenerationRequest(first_frame_image=FRAME))
+
+
+async def first_event(trigger: HailuoTaskTrigger) -> dict[str, Any]:
+    """Run a trigger as the triggerer does, up to its first event."""
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
+def run(trigger: HailuoTaskTrigger) -> dict[str, Any]:
+    return asyncio.run(first_event(trigger))
+
+
+def test_it_serialises_only_what_identifies_the_work(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    trigger = HailuoTaskTrigger("task_abc", fast_connection, poll_interval=2.5, end_time=1_900_000_000.0)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_hailuo.triggers.hailuo.HailuoTaskTrigger"
+    assert kwargs == {
+        "hailuo_task_id": "task_abc",
+        "hailuo_conn_id": fast_connection,
+        "poll_interval": 2.5,
+        "end_time": 1_900_000_000.0,
+    }
+    assert hailuo_emulator.api_key not in json.dumps(kwargs)
+    rebuilt = HailuoTaskTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_success_carries_the_parsed_task(fast_connection: str, hailuo_emulator: EmulatorServer) -> None:
+    task_id = submit(fast_connection)
+    event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30))
+    assert event["status"] == "success"
+    assert event["hailuo_task_id"] == task_id
+    assert event["task"]["status"] == "completed"
+    assert event["task"]["cost"] == "0.28"
+    assert event["task"]["content"][0]["type"] == "video"
+    json.dumps(event)  # an event must be serialisable to travel back to the task
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [{"kind": "status", "http_status": 429, "retry_after": 0.05, "times": 3}],
+        # More 502s than one poll's retries: the trigger must poll on, not fail the task.
+        [{"kind": "status", "http_status": 502, "times": 10}],
+        [{"kind": "drop", "times": 4}],
+        [{"kind": "slow", "delay_seconds": 0.5, "times": 2}],
+    ],
+    ids=["429", "502-burst-beyond-retries", "dropped-connections", "slow"],
+)
+def test_it_rides_out_transient_faults(
+    fast_connection: str, hailuo_emulator: EmulatorServer, faults: list[dict[str, Any]]
+) -> None:
+    task_id = submit(fast_connection)
+    hailuo_emulator.client.add_faults([{**fault, "target": "poll"} for fault in faults])
+    event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 120))
+    assert event["status"] == "success"
+    assert hailuo_emulator.client.faults() == []  # every fault was met on the way
+
+
+@pytest.mark.parametrize("code", sorted(ERROR_CODES))
+@pytest.mark.parametrize("shape", ["seed", "string", "bare"])
+def test_a_failed_task_gives_a_failed_event_with_the_gateway_error(
+    fast_connection: str, hailuo_emulator: EmulatorServer, code: str, shape: str
+) -> None:
+    hailuo_emulator.client.add_fault("task_failure", error_code=code, error_shape=shape)
+    task_id = submit(fast_connection)
+    event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30))
+    assert event["status"] == "failed"
+    assert event["hailuo_task_id"] == task_id
+    if shape != "bare":  # a bare string carries no structured code
+        assert event["task"]["error"]["code"] == code
+        assert code in event["message"]
+
+
+def test_a_cancelled_task_gives_a_cancelled_event(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.add_fault("task_failure", task_status="cancelled")
+    task_id = submit(fast_connection)
+    event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30))
+    assert event["status"] == "cancelled"
+
+
+def test_the_end_time_gives_a_timeout_event(fast_connection: str, hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(render_seconds=60)
+    task_id = submit(fast_connection)
+    event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 0.3))
+    assert event["status"] == "timeout"
+    assert task_id in event["message"]
+
+
+def test_a_revoked_key_gives_an_error_event(
+    fast_connection: str, hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = submit(fast_connection)
+    hailuo_emulator.client.configure(api_key="rotated-key")
+    event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30))
+    assert event["status"] == "error"
+    assert "check the API key" in event["message"]
+    assert hailuo_emulator.client.stats()["poll"] == 1  # 401 is not retried
+
+
+def test_a_connection_without_key_gives_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HAILUO_DEFAULT", json.dumps({"conn_type": "hailuo", "host": "http://127.0.0.1:9"})
+    )
+    event = run(HailuoTaskTrigger("task_x", "hailuo_default", poll_interval=0.05, end_time=time.time() + 30))
+    assert event["status"] == "error"
+    assert "password field" in event["message"]
+
+
+def test_re_created_from_its_serialised_form_it_simply_goes_on(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    """A triggerer restart: the running trigger is cancelled, a new one is built from its kwargs."""
+    hailuo_emulator.client.configure(render_seconds=1.0)
+    task_id = submit(fast_connection)
+    original = HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30)
+
+    async def interrupted_then_resumed() -> dict[str, Any]:
+        running = asyncio.ensure_future(first_event(original))
+        await asyncio.sleep(0.3)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        _, kwargs = original.serialize()
+        return await first_event(HailuoTaskTrigger(**json.loads(json.dumps(kwargs))))
+
+    event = asyncio.run(interrupted_then_resumed())
+    assert event["status"] == "success"
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+def test_it_never_blocks_the_event_loop(fast_connection: str, hailuo_emulator: EmulatorServer) -> None:
+    """Slow gateway answers must not stall the loop the other triggers share."""
+    task_id = submit(fast_connection)
+    hailuo_emulator.client.add_fault("slow", target="poll", delay_seconds=0.8, times=3)
+
+    async def watch_the_loop() -> tuple[dict[str, Any], float]:
+        longest_gap = 0.0
+        done = asyncio.Event()
+
+        async def heartbeat() -> None:
+            nonlocal longest_gap
+            last = time.monotonic()
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                longest_gap = max(longest_gap, now - last)
+                last = now
+
+        beating = asyncio.ensure_future(heartbeat())
+        event = await first_event(
+            HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30)
+        )
+        done.set()
+        await beating
+        return event, longest_gap
+
+    event, longest_gap = asyncio.run(watch_the_loop())
+    assert event["status"] == "success"
+    # A blocking poll would stall the heartbeat for the whole 0.8 s answer; the loop kept turning.
+    assert longest_gap < 0.4
+
+
+def test_many_triggers_of_one_connection_share_one_pool(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.configure(render_seconds=1.0)
+    task_ids = [submit(fast_connection) for _ in range(20)]
+    before = hailuo_emulator.client.stats()["connections_opened"]
+
+    async def staggered(index: int, task_id: str) -> dict[str, Any]:
+        await asyncio.sleep(index * 0.01)  # so that first polls do not all land at once
+        return await first_event(
+            HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30)
+        )
+
+    async def all_of_them() -> list[dict[str, Any]]:
+        return await asyncio.gather(*(staggered(i, t) for i, t in enumerate(task_ids)))
+
+    events = asyncio.run(all_of_them())
+    assert [event["status"] for event in events] == ["success"] * 20
+    stats = hailuo_emulator.client.stats()
+    # A session per trigger would open at least one connection each; the shared pool keeps a few
+    # alive and reuses them for hundreds of polls.
+    assert stats["connections_opened"] - before < 10
+    assert stats["poll"] > 200
