@@ -1,57 +1,64 @@
-"""The main job (``make demo``): one image to video, end to end, against the bundled emulator.
+"""The main job (``make demo``): the first example DAG, run by Airflow end to end against the emulator.
 
-No API key and no network: the emulator stands in for the gateway on 127.0.0.1. The hook submits
-``images/lighthouse.jpg`` with camera instructions, polls until the video is rendered, downloads
-it, and this prints the task id, the video URL, the cost and the downloaded file.
+No API key and no network: the bundled emulator stands in for the gateway on 127.0.0.1. Airflow
+runs ``example_hailuo_image_to_video`` with ``dag.test()``: the operator validates and submits the
+image, defers to the trigger (which polls the emulator), resumes, downloads the video, and this
+prints the video URL, the cost and the downloaded file.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OUTPUT_DIR = HERE.parent / "demo-output"
+EXAMPLE = "example_hailuo_image_to_video"
+
+
+def load_example_dag() -> Any:
+    spec = importlib.util.spec_from_file_location(EXAMPLE, HERE / f"{EXAMPLE}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
 
 
 def main() -> int:
-    # A throwaway Airflow home, set before Airflow is imported, so the demo leaves ~/airflow alone.
-    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hailuo-demo-airflow-home-"))
+    # Airflow reads its configuration once, at import: set it up first (a throwaway home and DB).
+    from airflow_provider_hailuo.emulator.sandbox import prepare_local_airflow
 
+    prepare_local_airflow([HERE])
     from airflow_provider_hailuo.emulator import EmulatorServer
-    from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-    from airflow_provider_hailuo.params import GenerationRequest
-    from airflow_provider_hailuo.protocol import failure_error
 
     with EmulatorServer(render_seconds=3.0) as emulator:
         os.environ["AIRFLOW_CONN_HAILUO_DEFAULT"] = json.dumps(
             {"conn_type": "hailuo", "host": emulator.url, "password": emulator.api_key}
         )
-        hook = HailuoHook("hailuo_default")
-        task_id = hook.submit(
-            GenerationRequest(
-                first_frame_image=HERE / "images" / "lighthouse.jpg",
-                prompt="A lighthouse at dusk, waves rolling in [push in], then [pan left]",
-                duration=6,
-                resolution="768P",
-            )
-        )
-        task = hook.wait_for_task(task_id, poll_interval=1.0, timeout=120)
-        if not task.is_success:
-            raise failure_error(task)
-        assert task.video_url is not None
-        OUTPUT_DIR.mkdir(exist_ok=True)
-        path = Path(hook.download_video(task.video_url, OUTPUT_DIR))
+        os.environ["AIRFLOW_VAR_HAILUO_VIDEO_DIR"] = str(OUTPUT_DIR)
+        dag_run = load_example_dag().test()
+        (task_instance,) = dag_run.get_task_instances()
+        result = task_instance.xcom_pull(task_ids=task_instance.task_id)
+        requests_seen = emulator.client.stats()
 
     print()
-    print(f"Hailuo task:  {task.id}")
-    print(f"status:       {task.status}")
-    print(f"video URL:    {task.video_url}")
-    print(f"cost (USD):   {task.cost}")
-    print(f"downloaded:   {path} ({path.stat().st_size} bytes)")
+    print(f"DAG run:      {dag_run.dag_id} {dag_run.state}")
+    if not isinstance(result, dict):
+        print(f"task {task_instance.task_id} ended {task_instance.state}; see the log above")
+        return 1
+    print(f"Hailuo task:  {result['hailuo_task_id']} ({result['status']})")
+    print(f"video URL:    {result['video_url']}")
+    print(f"cost (USD):   {result['cost']}")
+    local = Path(result["local_path"])
+    print(f"downloaded:   {local} ({local.stat().st_size} bytes)")
+    print(
+        f"gateway:      {requests_seen['create']} create, {requests_seen['poll']} polls (from the triggerer)"
+    )
     return 0
 
 
