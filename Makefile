@@ -1,36 +1,52 @@
 # Two commands matter: `make demo` (the main job) and `make test` (the whole suite).
-# Each creates .venv with what it needs on first use; only python3 (3.11+) and make are assumed.
+# Each creates what it needs on first use; only python3 (3.11+) and make are assumed.
+#
+# `make test` checks lint, types, then runs the suite twice: on the newest Airflow 3 (.venv) and
+# on Airflow 2.11 (.venv-airflow2), each from its own pinned lock file.
 PYTHON ?= python3
 VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+VENV2 := .venv-airflow2
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck lock clean
+.PHONY: demo test test-airflow3 test-airflow2 lint typecheck lock clean
 
-$(STAMP): pyproject.toml requirements/lock.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	# The lock pins the whole tree (Airflow included), so a fresh set-up is quick and repeatable.
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements/lock.txt -e ".[test]"
-	touch $(STAMP)
+# $(call venv,DIR,LOCK): a virtualenv at DIR with the provider (editable) and LOCK's pinned tree.
+define venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	$(1)/bin/uv pip install --quiet --python $(1)/bin/python -r $(2) -e ".[test]"
+	touch $(1)/.installed-stamp
+endef
 
-demo: $(STAMP)
-	$(BIN)/python dags_examples/run_demo.py
+$(VENV)/.installed-stamp: pyproject.toml requirements/lock.txt
+	$(call venv,$(VENV),requirements/lock.txt)
 
-lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+$(VENV2)/.installed-stamp: pyproject.toml requirements/lock-airflow-2.txt
+	$(call venv,$(VENV2),requirements/lock-airflow-2.txt)
 
-typecheck: $(STAMP)
-	$(BIN)/mypy
+demo: $(VENV)/.installed-stamp
+	$(VENV)/bin/python dags_examples/run_demo.py
 
-test: lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+lint: $(VENV)/.installed-stamp
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
-# Re-resolve the pinned tree after changing dependencies in pyproject.toml.
-lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra test --universal -o requirements/lock.txt
+typecheck: $(VENV)/.installed-stamp
+	$(VENV)/bin/mypy
+
+test-airflow3: $(VENV)/.installed-stamp
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-airflow2: $(VENV2)/.installed-stamp
+	$(VENV2)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck test-airflow3 test-airflow2
+
+# Re-resolve the pinned trees after changing dependencies in pyproject.toml.
+lock: $(VENV)/.installed-stamp
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --universal -o requirements/lock.txt
+	$(VENV)/bin/uv pip compile pyproject.toml requirements/airflow-2.in --extra test --python-version 3.11 \
+		-o requirements/lock-airflow-2.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV2) .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 
 class HailuoError(AirflowException):
@@ -73,10 +73,11 @@ class HailuoRateLimitError(HailuoTransientError):
     """429: the gateway's rate limit was hit and retries ran out."""
 
 
-class HailuoAmbiguousSubmitError(HailuoError):
+class HailuoAmbiguousSubmitError(HailuoError, AirflowFailException):
     """A create request failed in a way that leaves open whether the gateway created a task.
 
-    It is never retried automatically: a second create could pay for the same video twice.
+    It is never retried automatically, not by the hook and, being an ``AirflowFailException``,
+    not by Airflow's task retries either: a second create could pay for the same video twice.
     """
 
 

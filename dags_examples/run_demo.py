@@ -57,7 +57,7 @@ def main() -> int:
     local = Path(result["local_path"])
     print(f"downloaded:   {local} ({local.stat().st_size} bytes)")
     print(
-        f"gateway:      {requests_seen['create']} create, {requests_seen['poll']} polls (from the triggerer)"
+        f"gateway:      {requests_seen['create']} create, {requests_seen['poll']} polls (by the trigger; dag.test() runs it inline)"
     )
     return 0
 

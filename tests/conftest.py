@@ -5,6 +5,8 @@ Configured at import, before anything imports Airflow (it reads its configuratio
 
 from __future__ import annotations
 
+import atexit
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "dags_examples"
 TEST_DAGS = REPO / "tests" / "dags"
 
-configure_local_airflow([EXAMPLES, TEST_DAGS])
+_home = configure_local_airflow([EXAMPLES, TEST_DAGS])
+atexit.register(shutil.rmtree, _home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

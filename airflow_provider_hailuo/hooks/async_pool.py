@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import Counter
+from functools import lru_cache
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 
@@ -35,11 +38,21 @@ def shared_session(base_url: str) -> aiohttp.ClientSession:
             # Cookies would leak state between triggers; the gateway authenticates by header only.
             cookie_jar=aiohttp.DummyCookieJar(),
             raise_for_status=False,
-            # Honour HTTP(S)_PROXY/NO_PROXY as requests does on the worker side.
-            trust_env=True,
+            # Not trust_env: it would also read ~/.netrc and clash with the Bearer header. Proxies
+            # come from proxy_for() instead.
+            trust_env=False,
         )
         by_gateway[base_url] = session
     return session
+
+
+@lru_cache(maxsize=64)
+def proxy_for(base_url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY/NO_PROXY name for a gateway, as requests finds it on the worker side."""
+    parts = urlsplit(base_url)
+    if parts.hostname is None or proxy_bypass(parts.hostname):
+        return None
+    return getproxies().get(parts.scheme)
 
 
 class SessionLease:

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from airflow_provider_hailuo import protocol
@@ -110,6 +111,13 @@ def _aiohttp_error(error: BaseException, url: str) -> HailuoError:
     )
 
 
+class _HeadersOnly(AuthBase):
+    """Leaves a request as it is: authentication travels in the headers the hook sets."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 def _loggable(name: str, value: object) -> str:
     """A parameter as it may appear in a log: data URLs shortened, a callback URL without its query
     (which often carries a token)."""
@@ -191,6 +199,9 @@ class HailuoHook(BaseHook):
     def session(self) -> requests.Session:
         """One pooled session per hook; urllib3's own retries are off, the retry policy decides."""
         session = requests.Session()
+        # A no-op auth: without one, requests replaces the Bearer header with ~/.netrc credentials
+        # (and would send those to the gateway and the CDN alike).
+        session.auth = _HeadersOnly()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -257,8 +268,8 @@ class HailuoHook(BaseHook):
                 raise
             raise HailuoAmbiguousSubmitError(
                 f"Creating the Hailuo task failed ambiguously ({err}): the gateway may have created a task "
-                "and may charge for it. It was not resubmitted automatically; check the gateway's task list "
-                "before submitting again."
+                "and may charge for it. It is not resubmitted, and the Airflow task is not retried; check the "
+                "gateway's task list before running it again."
             ) from err
         try:
             task = protocol.parse_task(protocol.loads(response.content))
@@ -266,8 +277,8 @@ class HailuoHook(BaseHook):
             # A 2xx means the gateway accepted the request: a task exists, we just cannot read its id.
             raise HailuoAmbiguousSubmitError(
                 f"The gateway accepted the create request but its answer was unreadable ({err}): a task was "
-                "probably created and may be charged for. It was not resubmitted automatically; check the "
-                "gateway's task list before submitting again."
+                "probably created and may be charged for. It is not resubmitted, and the Airflow task is not "
+                "retried; check the gateway's task list before running it again."
             ) from err
         self.log.info("Created Hailuo task %s (status %s)", task.id, task.status)
         return task.id
@@ -399,7 +410,7 @@ class HailuoHook(BaseHook):
         """Poll a task without blocking the event loop, through the loop's shared connection pool."""
         import aiohttp
 
-        from airflow_provider_hailuo.hooks.async_pool import shared_session
+        from airflow_provider_hailuo.hooks.async_pool import proxy_for, shared_session
 
         settings = await self.aget_settings()
         url = settings.task_url(task_id)
@@ -414,7 +425,7 @@ class HailuoHook(BaseHook):
                 failure: HailuoError | None = None
                 try:
                     async with shared_session(settings.base_url).get(
-                        url, headers=headers, timeout=timeout
+                        url, headers=headers, timeout=timeout, proxy=proxy_for(settings.base_url)
                     ) as response:
                         body = await response.read()
                 except (TimeoutError, aiohttp.ClientError, ValueError) as err:

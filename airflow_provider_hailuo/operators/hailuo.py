@@ -6,6 +6,9 @@ and the emulator are never imported here, and the hook only when a task runs.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -20,7 +23,7 @@ from airflow_provider_hailuo.defaults import (
     DEFAULT_WAIT_TIMEOUT,
     DEFERRAL_GRACE_SECONDS,
 )
-from airflow_provider_hailuo.exceptions import HailuoValidationError
+from airflow_provider_hailuo.exceptions import HailuoNotFoundError, HailuoValidationError
 from airflow_provider_hailuo.images import check_source
 from airflow_provider_hailuo.links import XCOM_TASK_ID_KEY, HailuoVideoLink, record_task_id
 from airflow_provider_hailuo.params import (
@@ -51,6 +54,11 @@ GENERATION_FIELDS: tuple[str, ...] = (
     "model",
 )
 _TEXT_BOOLEANS = {"true": True, "false": False}
+# Statuses the operator reports to ResumableJobMixin for a stored task it must not resume: neither
+# active nor succeeded, so the mixin submits anew.
+_SUPERSEDED = "superseded"
+_GONE = "not_found"
+_NOT_RESUMABLE = frozenset({*FINAL_STATUSES, _SUPERSEDED, _GONE})
 
 
 def _is_template(value: object) -> bool:
@@ -61,18 +69,67 @@ def _is_template(value: object) -> bool:
 
 
 def _from_rendered_text(name: str, value: object) -> object:
-    """Jinja renders to text unless the DAG renders native objects: ``"10"`` -> 10, ``"true"`` -> True.
+    """Jinja renders to text unless the DAG renders native objects: ``"10"`` -> 10, ``"true"`` -> True,
+    and an optional value that rendered empty (``""``, ``"None"``) is unset.
 
     Only applied to values that were templates; a literal of the wrong type stays an error.
     """
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if name != "first_frame_image" and text in ("", "None"):
+        return None
     if name == "duration" and text.isdigit():
         return int(text)
     if name in BOOL_PARAMETERS and text.lower() in _TEXT_BOOLEANS:
         return _TEXT_BOOLEANS[text.lower()]
     return value
+
+
+def check_destination(value: object) -> None:
+    """``download_to`` must name somewhere a file can go; checked before any money is spent."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        if not value.strip():
+            raise HailuoValidationError("download_to", "download_to is empty")
+        scheme = value.split("://", 1)[0] if "://" in value else None
+        if scheme is not None:
+            import fsspec  # Airflow's ObjectStoragePath is built on it
+
+            # Only the name is checked: building the filesystem could look a connection up.
+            if scheme.lower() not in fsspec.available_protocols():
+                raise HailuoValidationError(
+                    "download_to", f"download_to={value!r}: no object storage is known for {scheme!r}://"
+                )
+        return
+    if isinstance(value, os.PathLike) or type(value).__name__ == "ObjectStoragePath":
+        return
+    raise HailuoValidationError(
+        "download_to",
+        f"download_to must be a local path or an ObjectStoragePath (or its URI), got {type(value).__name__}",
+    )
+
+
+def _image_identity(source: object) -> object:
+    """What tells one frame from another in a fingerprint, without reading files or URLs."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "sha256:" + hashlib.sha256(bytes(source)).hexdigest()
+    return None if source is None else str(getattr(source, "name", source))
+
+
+def request_fingerprint(request: GenerationRequest) -> str:
+    """A short digest of what was asked for: a stored task is resumed only for the same request."""
+    asked = {"model": request.model, **request.options()}
+    asked.update({name: _image_identity(getattr(request, name)) for name in IMAGE_PARAMETERS})
+    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _stored_task_id(external_id: Any) -> tuple[str, str | None]:
+    """``(gateway task id, request fingerprint)`` from what the task state store holds."""
+    if isinstance(external_id, dict):
+        return str(external_id.get(XCOM_TASK_ID_KEY)), external_id.get("request")
+    return str(external_id), None
 
 
 class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
@@ -155,6 +212,12 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
             raise HailuoValidationError("poll_interval", f"poll_interval={poll_interval!r} must be positive")
         if timeout <= 0:
             raise HailuoValidationError("timeout", f"timeout={timeout!r} must be positive")
+        if download_to is not None and not wait_for_completion:
+            raise HailuoValidationError(
+                "download_to", "download_to needs wait_for_completion=True: there is no video to download yet"
+            )
+        if not _is_template(download_to):
+            check_destination(download_to)
         # Rendered templates come back as text; remember which values were templates (see execute).
         self._templated_fields = frozenset(
             name for name in GENERATION_FIELDS if _is_template(getattr(self, name))
@@ -204,35 +267,52 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
     # -- execution -----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        # Checked again after rendering, before anything is sent (also covers mapped values).
+        # Checked again after rendering, before anything is sent (also covers mapped values);
+        # the hook logs the warnings when it submits.
         self._request = self.generation_request()
-        for warning in self._request.validate():
-            self.log.warning("%s", warning)
+        self._request.validate()
+        check_destination(self.download_to)
         return self.execute_resumable(context)
 
-    def submit_job(self, context: Context) -> str:
+    def submit_job(self, context: Context) -> Any:  # a JSON object: {"hailuo_task_id", "request"}
+        """Create the gateway task; what is returned is what the task state store keeps."""
         if self._request is None:  # the mixin calls this from execute(), which sets it
             raise RuntimeError("submit_job called before execute")
         task_id = self.hook.submit(self._request)
         record_task_id(context, task_id)
-        return task_id
+        return {XCOM_TASK_ID_KEY: task_id, "request": request_fingerprint(self._request)}
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        self._resumed_task = self.hook.get_task(str(external_id))
-        self.log.info(
-            "An earlier try created Hailuo task %s; it is %s", external_id, self._resumed_task.status
-        )
+        """The stored task's status, or a status that makes the mixin submit anew.
+
+        A task made for other parameters (the task was cleared after its DAG changed, or a mapped
+        index now holds another image) is not resumed, nor is one the gateway no longer knows.
+        """
+        task_id, fingerprint = _stored_task_id(external_id)
+        if self._request is not None and fingerprint not in (None, request_fingerprint(self._request)):
+            self.log.info(
+                "An earlier try created Hailuo task %s for other parameters; not resuming it", task_id
+            )
+            return _SUPERSEDED
+        try:
+            self._resumed_task = self.hook.get_task(task_id)
+        except HailuoNotFoundError:
+            self.log.warning(
+                "An earlier try created Hailuo task %s, which the gateway no longer knows", task_id
+            )
+            return _GONE
+        self.log.info("An earlier try created Hailuo task %s; it is %s", task_id, self._resumed_task.status)
         return self._resumed_task.status
 
     def is_job_active(self, status: str) -> bool:
-        return status not in FINAL_STATUSES
+        return status not in _NOT_RESUMABLE
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == STATUS_COMPLETED
 
     def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         """Wait for the task: defer to the triggerer, or poll here. Returns the result when it has one."""
-        task_id = str(external_id)
+        task_id, _ = _stored_task_id(external_id)
         record_task_id(context, task_id)
         if not self.wait_for_completion:
             self.log.info("Not waiting for Hailuo task %s (wait_for_completion=False)", task_id)
@@ -259,10 +339,14 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
         return self._result
 
     def get_job_result(self, external_id: Any, context: Context) -> Any:
-        if not self.wait_for_completion:
-            return str(external_id)
+        task_id, _ = _stored_task_id(external_id)
         if self._result is None:
-            task = self._resumed_task or self.hook.get_task(str(external_id))
+            # Also reached straight from a resumed, completed task: XComs of earlier tries are gone.
+            record_task_id(context, task_id)
+        if not self.wait_for_completion:
+            return task_id
+        if self._result is None:
+            task = self._resumed_task or self.hook.get_task(task_id)
             if not task.is_success:
                 raise failure_error(task)
             self._result = complete(

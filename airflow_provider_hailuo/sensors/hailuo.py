@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
@@ -22,7 +23,12 @@ from airflow_provider_hailuo.defaults import (
     DEFAULT_WAIT_TIMEOUT,
     DEFERRAL_GRACE_SECONDS,
 )
-from airflow_provider_hailuo.exceptions import HailuoTaskFailedError, HailuoTimeoutError
+from airflow_provider_hailuo.exceptions import (
+    HailuoTaskFailedError,
+    HailuoTimeoutError,
+    HailuoTransientError,
+    HailuoValidationError,
+)
 from airflow_provider_hailuo.links import HailuoVideoLink, record_task_id
 from airflow_provider_hailuo.protocol import failure_error
 
@@ -35,7 +41,7 @@ _TRIGGER_CLASS = "airflow_provider_hailuo.triggers.hailuo.HailuoTaskTrigger"
 # Airflow renders a start-from-trigger task's templates in the triggerer only where triggers can
 # render templates (recent Airflow 3); before that, a templated task id would reach the trigger
 # unrendered, so the sensor then starts on a worker and defers from there.
-_CAN_START_FROM_TRIGGER = hasattr(BaseTrigger, "render_template_fields")
+CAN_START_FROM_TRIGGER = hasattr(BaseTrigger, "render_template_fields")
 
 
 class HailuoTaskSensor(BaseSensorOperator):
@@ -68,12 +74,17 @@ class HailuoTaskSensor(BaseSensorOperator):
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
+        if poll_interval <= 0:
+            raise HailuoValidationError("poll_interval", f"poll_interval={poll_interval!r} must be positive")
+        # Starting in the triggerer needs the id as a template string the triggerer can render:
+        # an XComArg (``submit.output``) would reach the trigger unresolved.
+        start_in_triggerer = deferrable and CAN_START_FROM_TRIGGER and isinstance(hailuo_task_id, str)
         super().__init__(poke_interval=poll_interval, timeout=timeout, **kwargs)
         self.hailuo_task_id = hailuo_task_id
         self.hailuo_conn_id = hailuo_conn_id
         self.deferrable = deferrable
         self.poll_interval = poll_interval
-        if deferrable and _CAN_START_FROM_TRIGGER:
+        if start_in_triggerer:
             # The scheduler hands the task to the triggerer directly; Airflow's trigger timeout
             # bounds the wait, since an absolute end time cannot be known when the DAG is parsed.
             self.start_from_trigger = True
@@ -97,6 +108,12 @@ class HailuoTaskSensor(BaseSensorOperator):
         return HailuoHook(self.hailuo_conn_id)
 
     def execute(self, context: Context) -> Any:
+        if not isinstance(self.hailuo_task_id, str) or self.hailuo_task_id.strip() in ("", "None"):
+            # Usually a template whose XCom was missing: say so instead of polling a task "None".
+            raise HailuoValidationError(
+                "hailuo_task_id",
+                f"hailuo_task_id rendered to {self.hailuo_task_id!r}: no gateway task to wait for",
+            )
         record_task_id(context, self.hailuo_task_id)
         if not self.deferrable:
             return super().execute(context)
@@ -122,7 +139,12 @@ class HailuoTaskSensor(BaseSensorOperator):
         raise error
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        task = self.hook.get_task(self.hailuo_task_id)
+        try:
+            task = self.hook.get_task(self.hailuo_task_id)
+        except HailuoTransientError as error:
+            # As in the trigger: the gateway's trouble is not the video's; poke again later.
+            self.log.warning("Hailuo task %s: poll failed (%s); poking again", self.hailuo_task_id, error)
+            return False
         if task.is_success:
             return PokeReturnValue(
                 is_done=True, xcom_value=complete(task, context, hook=self.hook, logger=self.log)
@@ -137,6 +159,11 @@ class HailuoTaskSensor(BaseSensorOperator):
 
         try:
             task = task_from_event(event)
-        except (HailuoTaskFailedError, HailuoTimeoutError) as error:
+        except HailuoTaskFailedError as error:
             self._fail(error)
+        except HailuoTimeoutError as error:
+            # A timeout means what it does in poke mode: no retry (and a skip under soft_fail).
+            self._fail(AirflowSensorTimeout(str(error)))
+        # Started in the triggerer, the sensor ran nothing on a worker before this point.
+        record_task_id(context, task.id)
         return complete(task, context, hook=self.hook, logger=self.log)

@@ -89,8 +89,9 @@ class HailuoTaskTrigger(BaseTrigger):
         hook = HailuoHook(self.hailuo_conn_id)
         try:
             settings = await hook.aget_settings()
-        except HailuoError as err:  # e.g. a connection without an API key: no poll can succeed
-            yield self._event(EVENT_ERROR, f"cannot poll Hailuo task {self.hailuo_task_id}: {err}")
+        except Exception as err:  # a missing connection, one without a key: no poll can succeed
+            # (CancelledError is a BaseException: a triggerer shutting down still stops the trigger.)
+            yield self._event(EVENT_ERROR, f"cannot poll Hailuo task {self.hailuo_task_id}: {_describe(err)}")
             return
         reported_statuses: set[str] = set()
         async with SessionLease(settings.base_url):
@@ -116,15 +117,23 @@ class HailuoTaskTrigger(BaseTrigger):
     async def _poll_once(self, hook: HailuoHook, reported_statuses: set[str]) -> TriggerEvent | None:
         """One poll: the final event, or None while the task is still running."""
         try:
-            task = await hook.aget_task(self.hailuo_task_id)
-        except HailuoTransientError as err:
+            # One poll (with the hook's retries) never outlives the end time, so the trigger's own
+            # timeout event comes before Airflow's blunter deferral timeout.
+            remaining = None if self.end_time is None else max(0.1, self.end_time - time.time())
+            task = await asyncio.wait_for(hook.aget_task(self.hailuo_task_id), timeout=remaining)
+        except (HailuoTransientError, TimeoutError) as err:
             # The hook's retries ran out on this poll; the task goes on rendering regardless,
             # so the trigger keeps polling until its end time instead of failing the task.
-            self.log.warning("Hailuo task %s: poll failed (%s); polling on", self.hailuo_task_id, err)
+            self.log.warning(
+                "Hailuo task %s: poll failed (%s); polling on", self.hailuo_task_id, _describe(err)
+            )
             return None
-        except HailuoError as err:
-            # Not transient (a revoked key, an unknown task, an unreadable answer): report it.
-            return self._event(EVENT_ERROR, f"polling Hailuo task {self.hailuo_task_id} failed: {err}")
+        except Exception as err:
+            # Not transient (a revoked key, an unknown task, an unreadable answer, anything else):
+            # reported as the one event, never raised, so the task fails with this message.
+            return self._event(
+                EVENT_ERROR, f"polling Hailuo task {self.hailuo_task_id} failed: {_describe(err)}"
+            )
         if task.is_success:
             return self._event(EVENT_SUCCESS, f"Hailuo task {task.id} completed", task)
         if task.is_final:
@@ -133,6 +142,11 @@ class HailuoTaskTrigger(BaseTrigger):
             reported_statuses.add(task.status)
             self.log.info("Hailuo task %s reports status %r; still waiting", task.id, task.status)
         return None
+
+
+def _describe(error: BaseException) -> str:
+    """This provider's errors speak for themselves; anything else is named by its type too."""
+    return str(error) if isinstance(error, HailuoError) else f"{type(error).__name__}: {error}"
 
 
 def task_from_event(event: object) -> HailuoTask:

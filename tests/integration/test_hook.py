@@ -174,10 +174,16 @@ def test_a_read_timeout_on_a_poll_is_retried(
     assert counts(hailuo_emulator)["poll"] == 2
 
 
+def log_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """What the hook logged: Airflow 3 logs through structlog to stdout, Airflow 2 through logging
+    and its stdout handler too; a line seen in both is counted once."""
+    records = [r.getMessage() for r in caplog.records]
+    printed = capsys.readouterr().out.splitlines()
+    return records + [line for line in printed if not any(record in line for record in records)]
+
+
 def retry_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """The hook's "retrying in" log lines (Airflow 3 logs through structlog to stdout, 2.x through logging)."""
-    lines = [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
-    return [line for line in lines if "retrying in" in line]
+    return [line for line in log_lines(caplog, capsys) if "retrying in" in line]
 
 
 def test_retry_after_is_honoured(
@@ -610,8 +616,7 @@ def test_submit_logs_the_prompt_warnings(
 ) -> None:
     with caplog.at_level(logging.WARNING):
         hook.submit(lighthouse(prompt="[pan left, rise, shake, zoom in]"))
-    lines = [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
-    assert any("combines 4 camera instructions" in line for line in lines)
+    assert any("combines 4 camera instructions" in line for line in log_lines(caplog, capsys))
 
 
 def test_waiting_logs_an_unknown_status_once_and_ends_on_cancelled(
@@ -637,7 +642,7 @@ def test_waiting_logs_an_unknown_status_once_and_ends_on_cancelled(
     canceller.join()
     assert task.status == "cancelled"
     assert not task.is_success
-    lines = [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
+    lines = log_lines(caplog, capsys)
     assert len([line for line in lines if "'rendering_frames'" in line]) == 1
     assert counts(hailuo_emulator)["poll"] > 2
 
@@ -764,3 +769,28 @@ def test_aget_task_reports_a_refused_connection_after_retrying(monkeypatch: pyte
 
     with pytest.raises(HailuoTransientError, match="could not connect"):
         asyncio.run(poll())
+
+
+def test_a_netrc_file_changes_nothing(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """requests and aiohttp read ~/.netrc when allowed; its credentials must not replace the key."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login someone password not-the-api-key\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    set_connection(monkeypatch, host=hailuo_emulator.url, password=hailuo_emulator.api_key)
+    hook = HailuoHook(retry_policy=FAST_RETRIES)
+    task_id = hook.submit(lighthouse())
+    task = hook.wait_for_task(task_id, poll_interval=0.05, timeout=30)
+    assert task.video_url
+    hook.download_video(task.video_url, tmp_path)
+
+    async def poll() -> str:
+        try:
+            return (await HailuoHook(retry_policy=FAST_RETRIES).aget_task(task_id)).status
+        finally:
+            await close_shared_sessions()
+
+    assert asyncio.run(poll()) == "completed"
+    assert counts(hailuo_emulator)["status_codes"].get("401") is None

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_hailuo.emulator import EmulatorServer
+from airflow_provider_hailuo.exceptions import HailuoValidationError
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.params import GenerationRequest
-from airflow_provider_hailuo.sensors.hailuo import HailuoTaskSensor
+from airflow_provider_hailuo.sensors.hailuo import CAN_START_FROM_TRIGGER, HailuoTaskSensor
 from tests.integration.dag_runs import load_dag, task_results
 
 FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
@@ -81,6 +83,10 @@ def test_a_cancelled_gateway_task_fails_the_sensor(
 
 def test_deferrable_sensors_start_in_the_triggerer_where_airflow_can_render_there() -> None:
     sensor = HailuoTaskSensor(task_id="s", hailuo_task_id="{{ params.id }}", deferrable=True, timeout=120)
+    if not CAN_START_FROM_TRIGGER:
+        # The triggerer cannot render the templated id here: the sensor starts on a worker and defers.
+        assert not sensor.start_from_trigger
+        return
     assert sensor.start_from_trigger
     args = sensor.start_trigger_args
     assert args is not None
@@ -95,3 +101,65 @@ def test_deferrable_sensors_start_in_the_triggerer_where_airflow_can_render_ther
     assert args.timeout is not None
     assert args.timeout.total_seconds() == 120
     assert not HailuoTaskSensor(task_id="p", hailuo_task_id="t", deferrable=False).start_from_trigger
+
+
+def test_a_sensor_wired_to_an_xcomarg_starts_on_a_worker() -> None:
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
+
+    with DAG(dag_id="xcomarg_wiring", schedule=None):
+        submit = HailuoImageToVideoOperator(
+            task_id="submit", first_frame_image=str(FRAME), wait_for_completion=False
+        )
+        sensor = HailuoTaskSensor(task_id="wait", hailuo_task_id=submit.output, deferrable=True)
+    assert not sensor.start_from_trigger
+
+
+def test_poll_interval_must_be_positive() -> None:
+    with pytest.raises(HailuoValidationError):
+        HailuoTaskSensor(task_id="s", hailuo_task_id="t", poll_interval=0)
+
+
+class RecordingTaskInstance:
+    stats_tags: dict[str, str] = {}
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_a_timeout_event_is_a_sensor_timeout(soft_fail: bool) -> None:
+    sensor = HailuoTaskSensor(task_id="s", hailuo_task_id="task_1", soft_fail=soft_fail)
+    event = {
+        "status": "timeout",
+        "hailuo_task_id": "task_1",
+        "message": "task_1 did not finish before the timeout",
+    }
+    expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
+    with pytest.raises(expected, match="task_1"):
+        sensor.execute_complete({"ti": RecordingTaskInstance()}, event)
+
+
+@pytest.mark.parametrize("rendered", ["", "None"])
+def test_an_id_that_rendered_empty_is_refused(rendered: str) -> None:
+    sensor = HailuoTaskSensor(task_id="s", hailuo_task_id="{{ ti.xcom_pull(task_ids='x') }}")
+    sensor.hailuo_task_id = rendered
+    with pytest.raises(HailuoValidationError, match="no gateway task to wait for"):
+        sensor.execute({"ti": RecordingTaskInstance()})
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("mode", ["poke", "reschedule"])
+def test_poking_rides_out_transient_faults(
+    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
+) -> None:
+    task_id = started_elsewhere(fast_connection)
+    # More 502s than one poke's retries (3): the first pokes fail, the sensor pokes on.
+    hailuo_emulator.client.add_fault("status", target="poll", http_status=502, times=5)
+    state, _ = run_sensor(mode, task_id)
+    assert state == "success"
+    assert hailuo_emulator.client.faults() == []

@@ -213,3 +213,21 @@ def test_many_triggers_of_one_connection_share_one_pool(
     # alive and reuses them for hundreds of polls.
     assert stats["connections_opened"] - before < 10
     assert stats["poll"] > 200
+
+
+def test_a_missing_connection_gives_an_error_event_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_HAILUO_NOWHERE", raising=False)
+    event = run(HailuoTaskTrigger("task_x", "hailuo_nowhere", poll_interval=0.05, end_time=time.time() + 30))
+    assert event["status"] == "error"
+    assert "hailuo_nowhere" in event["message"]
+
+
+def test_one_slow_poll_does_not_outlive_the_end_time(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    task_id = submit(fast_connection)
+    hailuo_emulator.client.add_fault("slow", target="poll", delay_seconds=30, times=10)
+    started = time.monotonic()
+    event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 1))
+    assert event["status"] == "timeout"
+    assert time.monotonic() - started < 10  # not the 30 s the gateway took to answer
