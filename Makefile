@@ -1,8 +1,9 @@
 # Two commands matter: `make demo` (the main job) and `make test` (the whole suite).
 # Each creates what it needs on first use; only python3 (3.11+) and make are assumed.
 #
-# `make test` checks lint, types, then runs the suite twice: on the newest Airflow 3 (.venv) and
-# on Airflow 2.11 (.venv-airflow2), each from its own pinned lock file.
+# `make test` checks lint, types, then runs the suite twice: on the newest Airflow 3 (.venv, with
+# the end-to-end scenarios on real Airflow processes) and on Airflow 2.11 (.venv-airflow2), each
+# from its own pinned lock file.
 PYTHON ?= python3
 VENV := .venv
 VENV2 := .venv-airflow2
@@ -10,19 +11,22 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-airflow3 test-airflow2 lint typecheck lock clean
 
-# $(call venv,DIR,LOCK): a virtualenv at DIR with the provider (editable) and LOCK's pinned tree.
+comma := ,
+
+# $(call venv,DIR,LOCK,EXTRAS): a virtualenv at DIR with the provider (editable, with EXTRAS) and
+# LOCK's pinned tree.
 define venv
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install --quiet --disable-pip-version-check uv
-	$(1)/bin/uv pip install --quiet --python $(1)/bin/python -r $(2) -e ".[test]"
+	$(1)/bin/uv pip install --quiet --python $(1)/bin/python -r $(2) -e ".[$(3)]"
 	touch $(1)/.installed-stamp
 endef
 
 $(VENV)/.installed-stamp: pyproject.toml requirements/lock.txt
-	$(call venv,$(VENV),requirements/lock.txt)
+	$(call venv,$(VENV),requirements/lock.txt,test$(comma)e2e)
 
 $(VENV2)/.installed-stamp: pyproject.toml requirements/lock-airflow-2.txt
-	$(call venv,$(VENV2),requirements/lock-airflow-2.txt)
+	$(call venv,$(VENV2),requirements/lock-airflow-2.txt,test)
 
 demo: $(VENV)/.installed-stamp
 	$(VENV)/bin/python dags_examples/run_demo.py
@@ -44,7 +48,7 @@ test: lint typecheck test-airflow3 test-airflow2
 
 # Re-resolve the pinned trees after changing dependencies in pyproject.toml.
 lock: $(VENV)/.installed-stamp
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --universal -o requirements/lock.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra e2e --universal -o requirements/lock.txt
 	$(VENV)/bin/uv pip compile pyproject.toml requirements/airflow-2.in --extra test --python-version 3.11 \
 		-o requirements/lock-airflow-2.txt
 

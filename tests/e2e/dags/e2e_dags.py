@@ -1,0 +1,66 @@
+"""DAGs the end-to-end tests run through a real scheduler, triggerer and executor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, task
+
+from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
+
+with DAG(
+    dag_id="e2e_batch", schedule=None, catchup=False, params={"folder": "", "poll_interval": 1}
+) as batch:
+
+    @task
+    def list_stills(**context: Any) -> list[str]:
+        return sorted(str(path) for path in Path(context["params"]["folder"]).glob("*.jpg"))
+
+    videos = HailuoImageToVideoOperator.partial(
+        task_id="video",
+        prompt="Slow motion [zoom in]",
+        resolution="512P",
+        deferrable=True,
+        poll_interval=1,
+        timeout=600,
+    ).expand(first_frame_image=list_stills())
+
+    @task
+    def total_cost(results: list[dict[str, Any]]) -> dict[str, Any]:
+        results = list(results)
+        total = sum((Decimal(result["cost"]) for result in results), Decimal("0"))
+        return {
+            "total": str(total),
+            "task_ids": sorted(r["hailuo_task_id"] for r in results),
+            "urls": [r["video_url"] for r in results],
+        }
+
+    total_cost(videos.output)
+
+
+with DAG(dag_id="e2e_worker_killed", schedule=None, catchup=False, params={"frame": ""}) as worker_killed:
+    # Polls in the worker (not deferrable): the test kills the task's process while it waits.
+    HailuoImageToVideoOperator(
+        task_id="video",
+        first_frame_image="{{ params.frame }}",
+        deferrable=False,
+        poll_interval=1,
+        timeout=600,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+    )
+
+
+with DAG(dag_id="e2e_failure", schedule=None, catchup=False, params={"frame": ""}) as failure:
+    video = HailuoImageToVideoOperator(
+        task_id="video", first_frame_image="{{ params.frame }}", deferrable=True, poll_interval=1, timeout=600
+    )
+
+    @task
+    def publish(result: dict[str, Any]) -> str:
+        return str(result["video_url"])
+
+    publish(video.output)

@@ -1,0 +1,153 @@
+"""Scenarios 1-5 on a real Airflow with the LocalExecutor, PostgreSQL and the emulator as gateway."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import Cluster, max_concurrent_renders, running_cluster
+from tests.e2e.conftest import make_stills, require_postgres
+
+PARALLELISM = 8  # worker slots: far fewer than the videos rendering at once in scenario 1
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    postgres = require_postgres()
+    with running_cluster(
+        postgres_url=postgres,
+        executor="LocalExecutor",
+        home=tmp_path_factory.mktemp("airflow-local"),
+        parallelism=PARALLELISM,
+    ) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def fresh_gateway(cluster: Cluster) -> None:
+    cluster.emulator.reset()
+
+
+def test_1_a_mapped_batch_of_50_renders_without_holding_worker_slots(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.emulator.configure(render_seconds=20)
+    folder = make_stills(tmp_path / "stills", 50)
+    run_id = cluster.trigger("e2e_batch", {"folder": str(folder)})
+    peak_deferred = 0
+
+    def watch() -> None:
+        nonlocal peak_deferred
+        rows = cluster.query(
+            "select count(*) from task_instance where run_id = %s and task_id = 'video' and state = 'deferred'",
+            run_id,
+        )
+        peak_deferred = max(peak_deferred, rows[0][0])
+
+    assert cluster.wait_for_run("e2e_batch", run_id, timeout=300, on_tick=watch) == "success"
+    states = cluster.task_states("e2e_batch", run_id)
+    videos = {key: value for key, value in states.items() if key[0] == "video"}
+    assert len(videos) == 50
+    assert {state for state, _ in videos.values()} == {"success"}
+    tasks = cluster.emulator.tasks()
+    stats = cluster.emulator.stats()
+    assert (stats["create"], stats["tasks_created"]) == (50, 50)
+    # Far more videos rendered at once than there are worker slots: no slot waited on a render.
+    assert max_concurrent_renders(tasks) > PARALLELISM
+    assert peak_deferred > PARALLELISM
+    summary = cluster.xcom("e2e_batch", run_id, "total_cost")
+    assert summary["task_ids"] == sorted(task["id"] for task in tasks)
+    assert len(summary["urls"]) == 50
+    assert all(summary["urls"])
+    assert Decimal(summary["total"]) == sum(Decimal(task["cost"]) for task in tasks)
+
+
+def test_2_killing_the_triggerer_loses_nothing_and_pays_once(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.emulator.configure(render_seconds=25)
+    run_id = cluster.trigger("e2e_batch", {"folder": str(make_stills(tmp_path / "stills", 5))})
+
+    def all_deferred() -> bool:
+        states = cluster.task_states("e2e_batch", run_id)
+        return (
+            sum(
+                1 for (task_id, _), (state, _) in states.items() if task_id == "video" and state == "deferred"
+            )
+            == 5
+        )
+
+    cluster.wait_for(all_deferred, 120, "all five videos to be deferred")
+    cluster.kill("triggerer-0", signal.SIGKILL)
+    time.sleep(3)
+    cluster.spawn("triggerer-0", "triggerer")
+    assert cluster.wait_for_run("e2e_batch", run_id, timeout=180) == "success"
+    stats = cluster.emulator.stats()
+    assert (stats["create"], stats["tasks_created"]) == (5, 5)
+    states = cluster.task_states("e2e_batch", run_id)
+    assert all(tries == 1 for (task_id, _), (_, tries) in states.items() if task_id == "video")
+
+
+def test_3_killing_the_worker_after_submitting_resumes_the_same_gateway_task(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.emulator.configure(render_seconds=20)
+    frame = make_stills(tmp_path / "stills", 1) / "still_000.jpg"
+    run_id = cluster.trigger("e2e_worker_killed", {"frame": str(frame)})
+
+    def submitted_and_running() -> bool:
+        rows = cluster.query(
+            "select pid from task_instance where run_id = %s and task_id = 'video' and state = 'running'",
+            run_id,
+        )
+        return cluster.emulator.stats()["tasks_created"] == 1 and bool(rows) and rows[0][0] is not None
+
+    cluster.wait_for(submitted_and_running, 120, "the task to submit and poll in its worker")
+    (pid,) = cluster.query("select pid from task_instance where run_id = %s and task_id = 'video'", run_id)[0]
+    import os
+
+    os.kill(pid, signal.SIGKILL)
+    assert cluster.wait_for_run("e2e_worker_killed", run_id, timeout=180) == "success"
+    (_, tries) = cluster.task_states("e2e_worker_killed", run_id)[("video", -1)]
+    assert tries == 2
+    stats = cluster.emulator.stats()
+    assert (stats["create"], stats["tasks_created"]) == (1, 1)
+    result = cluster.xcom("e2e_worker_killed", run_id, "video")
+    assert result["hailuo_task_id"] == cluster.emulator.tasks()[0]["id"]
+
+
+def test_4_a_flaky_gateway_during_polling_is_ridden_out(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.emulator.configure(render_seconds=8)
+    run_id = cluster.trigger("e2e_batch", {"folder": str(make_stills(tmp_path / "stills", 3))})
+    cluster.emulator.add_faults(
+        [
+            {"kind": "status", "target": "poll", "http_status": 429, "retry_after": 2, "times": 4},
+            {"kind": "status", "target": "poll", "http_status": 502, "times": 8},
+            {"kind": "drop", "target": "poll", "times": 6},
+        ]
+    )
+    assert cluster.wait_for_run("e2e_batch", run_id, timeout=240) == "success"
+    assert cluster.emulator.faults() == []  # every fault was met
+    stats = cluster.emulator.stats()
+    assert (stats["create"], stats["tasks_created"]) == (3, 3)
+    states = cluster.task_states("e2e_batch", run_id)
+    assert all(tries == 1 for (task_id, _), (_, tries) in states.items() if task_id == "video")
+
+
+def test_5_a_failed_gateway_task_fails_the_task_with_its_code(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.emulator.configure(render_seconds=3)
+    cluster.emulator.add_fault(
+        "task_failure", error_code="010004098", error_message="status check went wrong"
+    )
+    frame = make_stills(tmp_path / "stills", 1) / "still_000.jpg"
+    run_id = cluster.trigger("e2e_failure", {"frame": str(frame)})
+    assert cluster.wait_for_run("e2e_failure", run_id, timeout=180) == "failed"
+    states = cluster.task_states("e2e_failure", run_id)
+    assert states[("video", -1)][0] == "failed"
+    assert states[("publish", -1)][0] == "upstream_failed"
+    log = cluster.task_log("e2e_failure", run_id, "video")
+    assert "010004098" in log
+    assert "status check went wrong" in log
