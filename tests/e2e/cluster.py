@@ -189,26 +189,21 @@ class Cluster:
 
     # -- the metadata database --------------------------------------------------------------------
 
-    def _admin(self) -> Any:
+    def _admin(self, statement: str) -> None:
+        """Run ``statement`` on the server's ``postgres`` database, outside any transaction."""
         connection = psycopg2.connect(f"{self.postgres_url}/postgres")
-        connection.autocommit = True
-        return connection
+        connection.autocommit = True  # CREATE/DROP DATABASE refuse to run inside a transaction
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
 
     def _create_database(self) -> None:
-        admin = self._admin()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{self.database}"')
-        finally:
-            admin.close()
+        self._admin(f'CREATE DATABASE "{self.database}"')
 
     def _drop_database(self) -> None:
-        admin = self._admin()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        finally:
-            admin.close()
+        self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         connection = psycopg2.connect(f"{self.postgres_url}/{self.database}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hailuo.emulator import EmulatorServer
-from tests.integration.dag_runs import DAG_FILES, load_dag, task_results
+from tests.integration.support import DAG_FILES, load_dag, task_results
 
 EXAMPLES = sorted(path.stem for path in DAG_FILES["examples"].glob("example_*.py"))
 

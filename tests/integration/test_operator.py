@@ -25,20 +25,9 @@ from airflow_provider_hailuo.operators.hailuo import GENERATION_FIELDS, HailuoIm
 from airflow_provider_hailuo.protocol import ERROR_CODES
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
-from tests.integration.dag_runs import load_dag, task_results
+from tests.integration.support import RESULT_KEYS, RecordingTaskInstance, load_dag, task_results
 
 FRAME = str(Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg")
-RESULT_KEYS = {
-    "hailuo_task_id",
-    "status",
-    "model",
-    "video_url",
-    "video_urls",
-    "content",
-    "cost",
-    "discount",
-    "metadata",
-}
 
 
 class TaskStateStore(dict[str, Any]):
@@ -46,18 +35,6 @@ class TaskStateStore(dict[str, Any]):
 
     def set(self, key: str, value: Any, **_: Any) -> None:
         self[key] = value
-
-
-class RecordingTaskInstance:
-    """Stands in for the running task instance: the only thing the operator asks of it is XCom."""
-
-    stats_tags: dict[str, str] = {}
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
 
 
 def context() -> dict[str, Any]:

@@ -12,21 +12,10 @@ from airflow_provider_hailuo.exceptions import HailuoValidationError
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.sensors.hailuo import CAN_START_FROM_TRIGGER, HailuoTaskSensor
-from tests.integration.dag_runs import load_dag, task_results
+from tests.integration.support import RESULT_KEYS, RecordingTaskInstance, load_dag, task_results
 
 FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
 MODES = ["deferrable", "poke", "reschedule"]
-RESULT_KEYS = {
-    "hailuo_task_id",
-    "status",
-    "model",
-    "video_url",
-    "video_urls",
-    "content",
-    "cost",
-    "discount",
-    "metadata",
-}
 
 
 def started_elsewhere(connection: str) -> str:
@@ -119,16 +108,6 @@ def test_a_sensor_wired_to_an_xcomarg_starts_on_a_worker() -> None:
 def test_poll_interval_must_be_positive() -> None:
     with pytest.raises(HailuoValidationError):
         HailuoTaskSensor(task_id="s", hailuo_task_id="t", poll_interval=0)
-
-
-class RecordingTaskInstance:
-    stats_tags: dict[str, str] = {}
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.xcom[key] = value
 
 
 @pytest.mark.parametrize("soft_fail", [False, True])

@@ -1,4 +1,5 @@
-"""Helpers for running the example and test DAGs with ``dag.test()``."""
+"""What several integration test modules share: running DAGs with ``dag.test()``, the result's
+keys as DESIGN.md fixes them, and a stand-in task instance."""
 
 from __future__ import annotations
 
@@ -36,3 +37,31 @@ def task_results(dag_run: Any) -> dict[tuple[str, int], tuple[str, Any]]:
         )
         for ti in dag_run.get_task_instances()
     }
+
+
+# The result's keys, as DESIGN.md fixes them (written out, not taken from the code under test).
+RESULT_KEYS = frozenset(
+    {
+        "hailuo_task_id",
+        "status",
+        "model",
+        "video_url",
+        "video_urls",
+        "content",
+        "cost",
+        "discount",
+        "metadata",
+    }
+)
+
+
+class RecordingTaskInstance:
+    """Stands in for the running task instance: the only thing the operator asks of it is XCom."""
+
+    stats_tags: dict[str, str] = {}
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
