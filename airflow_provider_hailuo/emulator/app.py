@@ -39,6 +39,7 @@ from airflow_provider_hailuo.exceptions import HailuoProtocolError, HailuoValida
 from airflow_provider_hailuo.images import check_data_url
 from airflow_provider_hailuo.params import DEFAULT_MODEL, IMAGE_PARAMETERS, validate_wire_params
 from airflow_provider_hailuo.protocol import (
+    FINAL_STATUSES,
     STATUS_COMPLETED,
     STATUS_IN_PROGRESS,
     unwrap_create_body,
@@ -160,8 +161,14 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     task = state.tasks.get(request.match_info["task_id"])
     if task is None:
         return error_response(404, "task not found")
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    state.record_poll(task.id, peer[1] if peer else None)
+    now = time.monotonic()
+    pending_status = state.config.pending_poll_status
+    if pending_status is not None and task.status(now) not in FINAL_STATUSES:
+        return error_response(pending_status, f"task {task.status(now)} (pending_poll_status is set)")
     video_url = f"{_public_base_url(request, state.config)}/files/{task.id}.mp4"
-    return web.json_response(task.view(time.monotonic(), video_url))
+    return web.json_response(task.view(now, video_url))
 
 
 async def download_video(request: web.Request) -> web.StreamResponse:

@@ -62,9 +62,12 @@ class EmulatorClient:
         api_key: str | None = None,
         public_url: str | None = None,
         response_delay_seconds: float | None = None,
+        pending_poll_status: int | None = None,
     ) -> dict[str, Any]:
         """Change the given settings (``render_seconds`` applies to tasks created afterwards,
-        ``response_delay_seconds`` to gateway requests arriving afterwards)."""
+        ``response_delay_seconds`` to gateway requests arriving afterwards). ``pending_poll_status``
+        (e.g. 404) answers polls of unfinished tasks with that status instead of the task: for
+        clients that only know "2xx means done"; ``reset()`` turns it off again."""
         changes = {
             key: value
             for key, value in (
@@ -72,6 +75,7 @@ class EmulatorClient:
                 ("api_key", api_key),
                 ("public_url", public_url),
                 ("response_delay_seconds", response_delay_seconds),
+                ("pending_poll_status", pending_poll_status),
             )
             if value is not None
         }
@@ -127,6 +131,12 @@ class EmulatorClient:
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
+
+    def polls(self) -> list[dict[str, Any]]:
+        """Every answered poll since the reset: ``task_id``, ``client_port`` (the client's TCP
+        port, which tells connections and so client processes apart) and ``at`` (Unix time)."""
+        result: list[dict[str, Any]] = self._call("GET", "polls")["polls"]
+        return result
 
     def tasks(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "tasks")["tasks"]

@@ -37,12 +37,19 @@ class EmulatorConfig:
 
     ``public_url`` is the base of the video URLs handed out; unset, the URL the client used to
     reach the emulator is used, which is right unless the emulator sits behind a proxy or port map.
+
+    ``pending_poll_status``, when set (e.g. 404), answers a poll of a task that is not final yet with
+    that HTTP status and the gateway's error body instead of the task, so that a client which only
+    knows "2xx means done" (such as the HTTP provider's ``HttpSensorTrigger``, which waits on 404s)
+    can wait for a task. Unset (the default), polls answer with the task as the gateway does. It is
+    not the gateway's behaviour: the benchmarks use it for their HTTP-provider baseline only.
     """
 
     api_key: str = DEFAULT_API_KEY
     render_seconds: float = DEFAULT_RENDER_SECONDS
     public_url: str | None = None
     response_delay_seconds: float = DEFAULT_RESPONSE_DELAY_SECONDS
+    pending_poll_status: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key:
@@ -57,6 +64,13 @@ class EmulatorConfig:
             not isinstance(self.public_url, str) or not self.public_url.startswith(("http://", "https://"))
         ):
             raise ControlError(f"public_url must be an http(s) URL or null, got {self.public_url!r}")
+        status = self.pending_poll_status
+        if status is not None and (
+            isinstance(status, bool) or not isinstance(status, int) or not 300 <= status <= 599
+        ):
+            raise ControlError(
+                f"pending_poll_status must be an HTTP status from 300 to 599 or null, got {status!r}"
+            )
 
     def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:
         """A copy with ``changes`` applied; unknown keys are refused so a typo is not silently ignored."""

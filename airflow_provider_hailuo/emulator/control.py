@@ -80,6 +80,13 @@ async def list_tasks(request: web.Request) -> web.Response:
     return web.json_response({"tasks": [task.summary(now) for task in request.app[STATE_KEY].tasks.values()]})
 
 
+async def list_polls(request: web.Request) -> web.Response:
+    polls = request.app[STATE_KEY].polls
+    return web.json_response(
+        {"polls": [{"task_id": task_id, "client_port": port, "at": at} for task_id, port, at in polls]}
+    )
+
+
 def _task_or_none(request: web.Request) -> EmulatedTask | None:
     return request.app[STATE_KEY].tasks.get(request.match_info["task_id"])
 
@@ -122,5 +129,6 @@ def add_control_routes(app: web.Application) -> None:
     routes.add_post(CONTROL_PREFIX + "faults", add_faults)
     routes.add_delete(CONTROL_PREFIX + "faults", clear_faults)
     routes.add_get(CONTROL_PREFIX + "tasks", list_tasks)
+    routes.add_get(CONTROL_PREFIX + "polls", list_polls)
     routes.add_get(CONTROL_PREFIX + "tasks/{task_id}", get_task)
     routes.add_post(CONTROL_PREFIX + "tasks/{task_id}", update_task)

@@ -7,7 +7,7 @@ is needed and every counter is exact.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The poll log keeps the latest polls only, so a long benchmark cannot grow it without bound.
+POLL_LOG_LIMIT = 500_000
+
+
 class EmulatorState:
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.default_config = config or EmulatorConfig()
@@ -41,6 +45,10 @@ class EmulatorState:
         self.faults = FaultQueue()
         # Not a counter since reset but the present: connections open now stay open across a reset.
         self.connections_open = 0
+        # (task id, the client's TCP port, wall time) of every answered poll: which connection,
+        # and so which client process, polled what and when (the e2e suite checks that no task is
+        # polled by two triggerers at once).
+        self.polls: deque[tuple[str, int | None, float]] = deque(maxlen=POLL_LOG_LIMIT)
 
     def connection_made(self) -> None:
         """A TCP connection was accepted (called by the server, not by a request handler)."""
@@ -49,6 +57,9 @@ class EmulatorState:
 
     def connection_lost(self) -> None:
         self.connections_open -= 1
+
+    def record_poll(self, task_id: str, client_port: int | None) -> None:
+        self.polls.append((task_id, client_port, time.time()))
 
     def reset(self) -> None:
         """Back to the state at start: no tasks, counters or faults, and the starting config.
@@ -60,6 +71,7 @@ class EmulatorState:
         self.tasks.clear()
         self.stats = RequestStats()
         self.faults = FaultQueue()
+        self.polls.clear()
 
     def create_task(self, model: str, params: Mapping[str, Any]) -> EmulatedTask:
         """Record a validated request as a task; a queued ``task_failure`` decides its ending."""

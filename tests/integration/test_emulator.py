@@ -508,6 +508,49 @@ def test_response_delay_must_be_seconds(hailuo_emulator: EmulatorServer, value: 
     assert hailuo_emulator.client.config()["response_delay_seconds"] == 0
 
 
+# --- pending poll status (for "2xx means done" clients) ------------------------------------------
+
+
+def test_pending_poll_status_answers_unfinished_tasks_only_until_reset(
+    hailuo_emulator: EmulatorServer,
+) -> None:
+    client = hailuo_emulator.client
+    client.configure(render_seconds=0.3)
+    task_id = created_task_id(hailuo_emulator)
+    assert client.config()["pending_poll_status"] is None
+    assert client.configure(pending_poll_status=404)["pending_poll_status"] == 404
+
+    pending = poll(hailuo_emulator, task_id)
+    assert pending.status_code == 404
+    assert "in_progress" in pending.json()["error"]["message"]
+    assert poll(hailuo_emulator, "task_unknown").status_code == 404
+    time.sleep(0.35)
+    done = poll(hailuo_emulator, task_id)
+    assert done.status_code == 200
+    assert done.json()["status"] == "completed"
+    stats = client.stats()
+    assert stats["status_codes_by_endpoint"]["poll"] == {"200": 1, "404": 2}
+
+    client.reset()
+    assert client.config()["pending_poll_status"] is None
+    client.configure(render_seconds=60)
+    assert poll(hailuo_emulator, created_task_id(hailuo_emulator)).json()["status"] == "in_progress"
+
+
+@pytest.mark.parametrize("value", ["200", "404.0", '"404"', "true", "600"])
+def test_pending_poll_status_must_be_an_error_status(hailuo_emulator: EmulatorServer, value: str) -> None:
+    response = requests.post(
+        hailuo_emulator.url + "/_emulator/config",
+        data=f'{{"pending_poll_status": {value}}}',
+        headers={"Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+
+    assert response.status_code == 400
+    assert "pending_poll_status must be" in response.json()["error"]["message"]
+    assert hailuo_emulator.client.config()["pending_poll_status"] is None
+
+
 # --- faults: HTTP statuses ------------------------------------------------------------------------
 
 
@@ -922,3 +965,26 @@ def test_console_script_prints_its_url_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_poll_log_tells_which_connection_polled_what(hailuo_emulator: EmulatorServer) -> None:
+    headers = {"Authorization": f"Bearer {hailuo_emulator.api_key}"}
+    body = {
+        "model": "minimax_hailuo_02_i2v",
+        "input": [{"params": {"first_frame_image": "https://example.com/a.png"}}],
+    }
+    task_id = requests.post(
+        f"{hailuo_emulator.url}/model/v1/generation", json=body, headers=headers, timeout=10
+    ).json()["id"]
+    with requests.Session() as one, requests.Session() as other:
+        for session in (one, one, other):
+            session.get(
+                f"{hailuo_emulator.url}/model/v1/generation/task/{task_id}", headers=headers, timeout=10
+            )
+    polls = hailuo_emulator.client.polls()
+    assert [poll["task_id"] for poll in polls] == [task_id] * 3
+    first, second, third = (poll["client_port"] for poll in polls)
+    assert first == second != third
+    assert polls[0]["at"] <= polls[1]["at"] <= polls[2]["at"]
+    hailuo_emulator.client.reset()
+    assert hailuo_emulator.client.polls() == []
