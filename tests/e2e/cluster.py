@@ -102,7 +102,7 @@ class Cluster:
             assert self.redis_url is not None
             env["AIRFLOW__CELERY__BROKER_URL"] = self.redis_url
             env["AIRFLOW__CELERY__RESULT_BACKEND"] = (
-                f"db+postgresql://{urlsplit(self.postgres_url).netloc}/{self.database}"
+                f"db+postgresql+psycopg2://{urlsplit(self.postgres_url).netloc}/{self.database}"
             )
         return env
 
