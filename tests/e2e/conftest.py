@@ -23,14 +23,12 @@ REDIS_URL = os.environ.get("HAILUO_E2E_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("HAILUO_E2E") != "skip":
+        return
     here = Path(__file__).parent
-    reason = None
-    if os.environ.get("HAILUO_E2E") == "skip":
-        reason = "HAILUO_E2E=skip"
-    if reason:
-        for item in items:
-            if here in Path(str(item.fspath)).parents:
-                item.add_marker(pytest.mark.skip(reason=reason))
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.skip(reason="HAILUO_E2E=skip"))
 
 
 def require_postgres() -> str:
