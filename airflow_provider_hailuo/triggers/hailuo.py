@@ -8,6 +8,7 @@ is read through Airflow's async lookup and the gateway through the hook's shared
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -37,6 +38,7 @@ EVENT_CANCELLED = STATUS_CANCELLED
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
 EVENT_STATUSES = frozenset({EVENT_SUCCESS, EVENT_FAILED, EVENT_CANCELLED, EVENT_TIMEOUT, EVENT_ERROR})
+_MAX_FIRST_POLL_SPREAD = 5.0  # seconds: a render takes minutes, the first poll may wait this long
 
 
 class HailuoTaskTrigger(BaseTrigger):
@@ -95,6 +97,9 @@ class HailuoTaskTrigger(BaseTrigger):
             return
         reported_statuses: set[str] = set()
         async with SessionLease(settings.base_url):
+            # Triggers start in herds (a mapped batch deferring, a triggerer restarting): spread the
+            # first polls over one interval instead of sending them all in the same instant.
+            await asyncio.sleep(random.uniform(0, min(self.poll_interval, _MAX_FIRST_POLL_SPREAD)))
             while True:
                 event = await self._poll_once(hook, reported_statuses)
                 if event is not None:
