@@ -9,7 +9,7 @@ VENV := .venv
 VENV2 := .venv-airflow2
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-airflow3 test-airflow2 lint typecheck lock clean
+.PHONY: demo test test-airflow3 test-airflow2 lint typecheck bench lock clean
 
 comma := ,
 
@@ -23,7 +23,7 @@ define venv
 endef
 
 $(VENV)/.installed-stamp: pyproject.toml requirements/lock.txt
-	$(call venv,$(VENV),requirements/lock.txt,test$(comma)e2e)
+	$(call venv,$(VENV),requirements/lock.txt,test$(comma)e2e$(comma)bench)
 
 $(VENV2)/.installed-stamp: pyproject.toml requirements/lock-airflow-2.txt
 	$(call venv,$(VENV2),requirements/lock-airflow-2.txt,test)
@@ -46,9 +46,16 @@ test-airflow2: $(VENV2)/.installed-stamp
 
 test: lint typecheck test-airflow3 test-airflow2
 
+# Measurements, not pass/fail: each prints tables with ratios against baselines run beside it.
+bench: $(VENV)/.installed-stamp
+	$(VENV)/bin/python benchmarks/import_time.py
+	$(VENV)/bin/python benchmarks/worker_time.py
+	$(VENV)/bin/python benchmarks/trigger_cost.py
+	$(VENV)/bin/python benchmarks/triggerer_scale.py --sizes 100,1000,5000
+
 # Re-resolve the pinned trees after changing dependencies in pyproject.toml.
 lock: $(VENV)/.installed-stamp
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra e2e --universal -o requirements/lock.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra e2e --extra bench --universal -o requirements/lock.txt
 	$(VENV)/bin/uv pip compile pyproject.toml requirements/airflow-2.in --extra test --python-version 3.11 \
 		-o requirements/lock-airflow-2.txt
 

@@ -1,0 +1,569 @@
+"""Triggerer scale: N HailuoTaskTriggers in one event loop, beside two baselines at the same N.
+
+Each run starts N gateway tasks in the emulator (a separate process; the tasks render from
+``--render-seconds`` to that plus one poll interval, spread evenly), then runs N triggers
+concurrently in one asyncio loop, as a triggerer does, until every one has yielded its event.
+Three ways of waiting for the same tasks are compared:
+
+- ``http``: the HTTP provider's deferrable sensor trigger (``HttpSensorTrigger``), polling the
+  task URL; it only knows "2xx means done", so in its runs the emulator answers a poll of an
+  unfinished task with 404 (``pending_poll_status``), which the trigger waits on. The baseline.
+- ``thread``: a naive trigger that calls the sync hook (``HailuoHook.get_task``) in a thread
+  (``asyncio.to_thread``, the loop's default executor) each poll.
+- ``hailuo``: ``HailuoTaskTrigger``.
+
+Figures per run: wall time until all events, event-loop lag (a heartbeat sleeping 10 ms, its
+overshoot), peak RSS growth of the process (kernel high-water mark, reset before the triggers
+start), tracemalloc peak (a second run of its own, since tracing slows everything down), CPU
+time, TCP connections the emulator accepted, requests per task, how long after its video was
+ready each trigger fired, and the process's full (generation 2) garbage collections, which stop
+the loop and explain most of the lag. Each (variant, N) runs in a fresh process (the script
+re-invokes itself with ``--one``), so no peak is inherited. Printed, never asserted: whether 1,000
+HailuoTaskTriggers keep the p99 lag under 50 ms, and whether they are at least as good as both
+baselines on every figure.
+
+    .venv/bin/python benchmarks/triggerer_scale.py [--sizes 100,1000,5000] [--render-seconds 3]
+        [--poll-interval 1] [--no-tracemalloc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
+
+from _harness import (
+    API_KEY,
+    FRAME_URL,
+    HAILUO_CONN_ID,
+    HTTP_CONN_ID,
+    MODEL,
+    Emulator,
+    connection_env,
+    load_note,
+    markdown_table,
+    memory_status,
+    percentile,
+    print_result,
+    raise_open_files_limit,
+    reset_peak_rss,
+    run_child,
+    with_ratio,
+)
+
+if TYPE_CHECKING:
+    from airflow.triggers.base import BaseTrigger
+
+VARIANTS = {
+    "http": "HttpSensorTrigger (baseline)",
+    "thread": "sync hook in a thread",
+    "hailuo": "HailuoTaskTrigger",
+}
+BASELINE = "http"
+HEARTBEAT_SECONDS = 0.010
+CREATE_CONCURRENCY = 64
+RENDER_SPREAD_STEPS = 10
+TARGET_N = 1000
+TARGET_P99_LAG_MS = 50.0
+# "At least as good" allows this much noise between two runs of the same thing.
+TOLERANCE = 0.05
+
+
+# --- the measured process ---------------------------------------------------------------------
+
+
+def _thread_trigger_class() -> type[BaseTrigger]:
+    """The naive baseline: the sync hook in a thread each poll (defined once Airflow is imported)."""
+    import asyncio
+
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+    from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+
+    class ThreadedSyncHookTrigger(BaseTrigger):
+        def __init__(self, hailuo_task_id: str, hailuo_conn_id: str, poll_interval: float) -> None:
+            super().__init__()
+            self.hailuo_task_id = hailuo_task_id
+            self.hailuo_conn_id = hailuo_conn_id
+            self.poll_interval = poll_interval
+
+        def serialize(self) -> tuple[str, dict[str, Any]]:
+            return (
+                f"{__name__}.ThreadedSyncHookTrigger",
+                {
+                    "hailuo_task_id": self.hailuo_task_id,
+                    "hailuo_conn_id": self.hailuo_conn_id,
+                    "poll_interval": self.poll_interval,
+                },
+            )
+
+        async def run(self) -> AsyncIterator[TriggerEvent]:
+            hook = HailuoHook(self.hailuo_conn_id)
+            try:
+                while True:
+                    task = await asyncio.to_thread(hook.get_task, self.hailuo_task_id)
+                    if task.is_final:
+                        status = "success" if task.is_success else task.status
+                        yield TriggerEvent({"status": status, "task": task.to_dict()})
+                        return
+                    await asyncio.sleep(self.poll_interval)
+            finally:
+                hook.session.close()  # generous: a naive trigger might leave its socket to the GC
+
+    return ThreadedSyncHookTrigger
+
+
+def _trigger_factory(variant: str, poll_interval: float) -> Callable[[str], BaseTrigger]:
+    from airflow_provider_hailuo.defaults import DEFAULT_TASK_PATH
+
+    if variant == "hailuo":
+        from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
+
+        def hailuo(task_id: str) -> BaseTrigger:
+            # An end time, as the operator always sets one.
+            return HailuoTaskTrigger(task_id, HAILUO_CONN_ID, poll_interval, end_time=time.time() + 3600)
+
+        return hailuo
+    if variant == "http":
+        from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+        def http(task_id: str) -> BaseTrigger:
+            return HttpSensorTrigger(
+                endpoint=DEFAULT_TASK_PATH.format(task_id=task_id),
+                http_conn_id=HTTP_CONN_ID,
+                method="GET",
+                poke_interval=poll_interval,
+            )
+
+        return http
+    if variant == "thread":
+        trigger_class = _thread_trigger_class()
+        return lambda task_id: trigger_class(task_id, HAILUO_CONN_ID, poll_interval)
+    raise ValueError(f"unknown variant {variant!r}")
+
+
+def _succeeded(payload: Any) -> bool:
+    """HttpSensorTrigger's event is ``True``; the other two send a dict with a status."""
+    return payload is True or (isinstance(payload, dict) and payload.get("status") == "success")
+
+
+async def drive(trigger: BaseTrigger) -> tuple[Any, float]:
+    """Run a trigger as the triggerer does, up to its first event: (its payload, when it came)."""
+    events = trigger.run()
+    try:
+        async for event in events:
+            return event.payload, time.perf_counter()
+    finally:
+        await events.aclose()
+    return None, time.perf_counter()
+
+
+async def create_tasks(url: str, count: int) -> list[tuple[str, float]]:
+    """Create ``count`` gateway tasks; each task id with the moment its create was answered."""
+    import asyncio
+
+    import aiohttp
+
+    from airflow_provider_hailuo.defaults import DEFAULT_CREATE_PATH
+    from airflow_provider_hailuo.protocol import build_create_body
+
+    body = build_create_body(MODEL, {"first_frame_image": FRAME_URL})
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CREATE_CONCURRENCY)) as session:
+
+        async def one() -> tuple[str, float]:
+            async with session.post(url + DEFAULT_CREATE_PATH, json=body, headers=headers) as response:
+                response.raise_for_status()
+                task_id: str = (await response.json())["id"]
+                return task_id, time.perf_counter()
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def _heartbeat(lags: list[float], stop: Any) -> None:
+    import asyncio
+
+    while not stop.is_set():
+        started = time.perf_counter()
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        lags.append(time.perf_counter() - started - HEARTBEAT_SECONDS)
+
+
+async def measure(
+    variant: str,
+    n: int,
+    *,
+    url: str,
+    render_seconds: float,
+    poll_interval: float,
+    spread: bool = True,
+    emulator_pid: int,
+    trace: bool,
+    max_seconds: float,
+) -> dict[str, Any]:
+    """One run: warm up with one trigger, create N tasks, run N triggers to their events."""
+    import asyncio
+    import gc
+    import resource
+    import tracemalloc
+
+    import psutil
+
+    from airflow_provider_hailuo.emulator.client import EmulatorClient
+
+    make = _trigger_factory(variant, poll_interval)
+    client = EmulatorClient(url)
+    # Warm-up (imports, the connection lookup, pools): one trigger on a task that is already done.
+    ((warm_id, _),) = await create_tasks(url, 1)
+    client.set_task_status(warm_id, "completed")
+    if not _succeeded((await drive(make(warm_id)))[0]):
+        raise RuntimeError(f"{variant}: the warm-up trigger did not succeed")
+
+    # Render times spread evenly over one poll interval, so that the moments the videos become
+    # ready are not all in the same phase of the polls (which would make requests per task and
+    # the delay to the event an accident of that phase).
+    started = time.perf_counter()
+    task_ids: list[str] = []
+    ready_at: list[float] = []
+    for step in range(RENDER_SPREAD_STEPS):
+        count = n // RENDER_SPREAD_STEPS + (step < n % RENDER_SPREAD_STEPS)
+        render = render_seconds + (poll_interval * step / RENDER_SPREAD_STEPS if spread else 0.0)
+        client.configure(render_seconds=render)
+        for task_id, accepted_at in await create_tasks(url, count):
+            task_ids.append(task_id)
+            # The emulator's render clock starts when it accepts the create.
+            ready_at.append(accepted_at + render)
+    create_seconds = time.perf_counter() - started
+    triggers = [make(task_id) for task_id in task_ids]
+
+    gc.collect()
+    gc_pauses: list[float] = []
+    gc_started: list[float] = []
+
+    def gc_callback(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            gc_started.append(time.perf_counter())
+        elif gc_started:
+            gc_pauses.append(time.perf_counter() - gc_started.pop())
+
+    before = client.stats()
+    emulator = psutil.Process(emulator_pid)
+    emulator_cpu = sum(emulator.cpu_times()[:2])
+    rss_before = memory_status("VmRSS")
+    hwm_reset = reset_peak_rss()
+    if trace:
+        tracemalloc.start()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    lags: list[float] = []
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    heartbeat = asyncio.create_task(_heartbeat(lags, stop))
+    gc.callbacks.append(gc_callback)
+    runs = [asyncio.create_task(drive(trigger)) for trigger in triggers]
+    done, pending = await asyncio.wait(runs, timeout=max_seconds)
+    wall = time.perf_counter() - started
+    gc.callbacks.remove(gc_callback)
+    for run in pending:
+        run.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=30)
+    stop.set()
+    await heartbeat
+    usage_after = resource.getrusage(resource.RUSAGE_SELF)
+    emulator_cpu = sum(emulator.cpu_times()[:2]) - emulator_cpu
+    traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
+    tracemalloc.stop()
+    peak_rss = memory_status("VmHWM") if hwm_reset else usage_after.ru_maxrss * 1024
+    after = client.stats()
+    client.close()
+
+    finished = [run in done and run.exception() is None for run in runs]
+    ok = sum(1 for run, fine in zip(runs, finished, strict=True) if fine and _succeeded(run.result()[0]))
+    errors = sorted({repr(run.exception())[:200] for run in done if run.exception() is not None})
+    # How long after its video was ready each trigger yielded its event.
+    delays = [
+        run.result()[1] - ready for run, fine, ready in zip(runs, finished, ready_at, strict=True) if fine
+    ]
+    polls = after["poll"] - before["poll"]
+    return {
+        "variant": variant,
+        "n": n,
+        "ok": ok,
+        "unfinished": len(pending),
+        "errors": errors,
+        "wall_seconds": wall,
+        "create_seconds": create_seconds,
+        "lag_samples": len(lags),
+        "lag_p50_ms": percentile(lags, 0.50) * 1000,
+        "lag_p99_ms": percentile(lags, 0.99) * 1000,
+        "lag_max_ms": max(lags, default=0.0) * 1000,
+        "event_delay_mean_s": sum(delays) / len(delays) if delays else 0.0,
+        "event_delay_p99_s": percentile(delays, 0.99),
+        "gc_full_count": len(gc_pauses),
+        "gc_full_total_ms": sum(gc_pauses) * 1000,
+        "gc_full_max_ms": max(gc_pauses, default=0.0) * 1000,
+        "peak_rss_growth_bytes": max(0, peak_rss - rss_before),
+        "peak_rss_measured_by": "VmHWM after clear_refs" if hwm_reset else "ru_maxrss",
+        "tracemalloc_peak_bytes": traced_peak,
+        "cpu_seconds": (usage_after.ru_utime - usage.ru_utime) + (usage_after.ru_stime - usage.ru_stime),
+        "connections_opened": after["connections_opened"] - before["connections_opened"],
+        "polls": polls,
+        "requests": after["total"] - before["total"],
+        "requests_per_task": polls / n,
+        "poll_status_codes": after["status_codes_by_endpoint"]["poll"],
+        "emulator_cpu_seconds": emulator_cpu,
+        "emulator_max_in_flight": after["max_in_flight"],
+    }
+
+
+def child_main(args: argparse.Namespace) -> None:
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hailuo-bench-airflow-home-"))
+    raise_open_files_limit()
+    import asyncio
+
+    variant, n = args.one[0], int(args.one[1])
+    result = asyncio.run(
+        measure(
+            variant,
+            n,
+            url=args.emulator_url,
+            render_seconds=args.render_seconds,
+            poll_interval=args.poll_interval,
+            spread=not args.no_spread,
+            emulator_pid=args.emulator_pid,
+            trace=args.trace,
+            max_seconds=args.max_seconds,
+        )
+    )
+    print_result(result)
+
+
+# --- the orchestrating process ----------------------------------------------------------------
+
+
+def run_variant(
+    emulator: Emulator,
+    env: dict[str, str],
+    variant: str,
+    n: int,
+    args: argparse.Namespace,
+    *,
+    trace: bool,
+    render_seconds: float | None = None,
+    spread: bool = True,
+) -> dict[str, Any]:
+    """One (variant, N) run in a fresh process, after resetting the emulator."""
+    from airflow_provider_hailuo.emulator.client import EmulatorClient
+
+    render_seconds = args.render_seconds if render_seconds is None else render_seconds
+    with EmulatorClient(emulator.url) as client:
+        client.reset()
+        client.configure(render_seconds=render_seconds)
+        if variant == "http":
+            client.configure(pending_poll_status=404)
+    child_args = [
+        "--one",
+        variant,
+        str(n),
+        "--emulator-url",
+        emulator.url,
+        "--emulator-pid",
+        str(emulator.pid),
+        "--poll-interval",
+        str(args.poll_interval),
+        "--render-seconds",
+        str(render_seconds),
+        "--max-seconds",
+        str(args.max_seconds),
+    ]
+    if trace:
+        child_args.append("--trace")
+    if not spread:
+        child_args.append("--no-spread")
+    return run_child(__file__, child_args, env=env, timeout=args.max_seconds + 120)
+
+
+FIGURES: list[tuple[str, str, str]] = [
+    # (label, key, format); lower is better for all of them
+    ("wall time until all events (s)", "wall_seconds", ".2f"),
+    ("event-loop lag p50 (ms)", "lag_p50_ms", ".2f"),
+    ("event-loop lag p99 (ms)", "lag_p99_ms", ".1f"),
+    ("event-loop lag max (ms)", "lag_max_ms", ".1f"),
+    ("peak RSS growth (MiB)", "peak_rss_growth_mib", ".1f"),
+    ("tracemalloc peak (MiB)", "tracemalloc_peak_mib", ".1f"),
+    ("CPU time of the process (s)", "cpu_seconds", ".2f"),
+    ("TCP connections opened", "connections_opened", ".0f"),
+    ("requests per completed task", "requests_per_task", ".2f"),
+    ("video ready -> event, mean (s)", "event_delay_mean_s", ".2f"),
+    ("full (gen 2) GC pauses, total (ms)", "gc_full_total_ms", ".0f"),
+]
+# Shown to explain the others (a full collection stops the loop), not judged.
+EXPLANATORY = {"gc_full_total_ms"}
+# Differences smaller than these are noise, whatever the ratio.
+ABSOLUTE_FLOOR = {
+    "wall_seconds": 0.1,
+    "lag_p50_ms": 0.5,
+    "lag_p99_ms": 2.0,
+    "lag_max_ms": 5.0,
+    "peak_rss_growth_mib": 1.0,
+    "tracemalloc_peak_mib": 0.5,
+    "cpu_seconds": 0.05,
+    "connections_opened": 0,
+    "requests_per_task": 0.05,
+    "event_delay_mean_s": 0.05,
+    "gc_full_total_ms": 20.0,
+}
+
+
+def worse_figures(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Figures on which HailuoTaskTrigger is worse than a baseline beyond noise."""
+    worse = []
+    mine = results["hailuo"]
+    for label, key, fmt in FIGURES:
+        if key in EXPLANATORY:
+            continue
+        for variant in ("http", "thread"):
+            theirs, ours = results[variant].get(key), mine.get(key)
+            if theirs is None or ours is None:
+                continue
+            if ours > theirs * (1 + TOLERANCE) and ours - theirs > ABSOLUTE_FLOOR[key]:
+                worse.append(
+                    f"{label}: {ours:{fmt}} vs {theirs:{fmt}} ({VARIANTS[variant].replace(' (baseline)', '')})"
+                )
+    return worse
+
+
+def print_table(n: int, results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    base = results[BASELINE]
+    headers = ["figure", *(VARIANTS[v] for v in VARIANTS)]
+    rows = []
+    for label, key, fmt in FIGURES:
+        if base.get(key) is None:
+            continue
+        cells = [label]
+        for variant in VARIANTS:
+            value = results[variant][key]
+            cells.append(format(value, fmt) if variant == BASELINE else with_ratio(value, base[key], fmt))
+        rows.append(cells)
+    rows.append(
+        [
+            "full GC pauses: count, longest (ms)",
+            *(f"{results[v]['gc_full_count']}, {results[v]['gc_full_max_ms']:.0f}" for v in VARIANTS),
+        ]
+    )
+    rows.append(["events ok / triggers", *(f"{results[v]['ok']}/{n}" for v in VARIANTS)])
+    rows.append(
+        [
+            "emulator CPU (% of a core)",
+            *(
+                f"{100 * results[v]['emulator_cpu_seconds'] / results[v]['wall_seconds']:.0f}"
+                for v in VARIANTS
+            ),
+        ]
+    )
+    print(
+        f"### N = {n} triggers (each renders {args.render_seconds:g} to "
+        f"{args.render_seconds + args.poll_interval:g} s from creation, poll every {args.poll_interval:g} s)"
+    )
+    print()
+    print(markdown_table(headers, rows))
+    print()
+    creates = ", ".join(f"{results[v]['create_seconds']:.1f}" for v in VARIANTS)
+    print(
+        f"Ratios are against {VARIANTS[BASELINE]}. Creating the {n} tasks took {creates} s before the runs."
+    )
+    print(
+        "Requests per task and 'video ready -> event' trade off: a trigger whose polls come later than "
+        "its interval (slow requests, a busy loop) sends fewer requests and sees the video later."
+    )
+    for variant in VARIANTS:
+        if results[variant]["errors"] or results[variant]["unfinished"]:
+            print(
+                f"{VARIANTS[variant]}: {results[variant]['unfinished']} unfinished, "
+                f"errors: {results[variant]['errors']}"
+            )
+    worse = worse_figures(results)
+    verdict = "yes" if not worse else "no; worse on " + "; ".join(worse)
+    print(
+        f"HailuoTaskTrigger at least as good as both baselines on every figure (5% noise allowed): {verdict}"
+    )
+    print(flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,5000", help="numbers of triggers (default: %(default)s)")
+    parser.add_argument("--render-seconds", type=float, default=3.0)
+    parser.add_argument("--poll-interval", type=float, default=1.0)
+    parser.add_argument(
+        "--max-seconds", type=float, default=180.0, help="give up on a run's triggers after this long"
+    )
+    parser.add_argument(
+        "--no-tracemalloc", action="store_true", help="skip the extra tracemalloc run of each variant"
+    )
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=argparse.SUPPRESS)
+    # The measured child process:
+    parser.add_argument("--one", nargs=2, metavar=("VARIANT", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--emulator-url", help=argparse.SUPPRESS)
+    parser.add_argument("--emulator-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-spread", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        child_main(args)
+        return
+
+    sizes = [int(size) for size in args.sizes.split(",")]
+    print(
+        f"Triggerer scale: {platform.python_implementation()} {platform.python_version()}, "
+        f"apache-airflow {version('apache-airflow')}, aiohttp {version('aiohttp')}, "
+        f"apache-airflow-providers-http {version('apache-airflow-providers-http')}; the emulator in its "
+        f"own process; at start, {load_note()}"
+    )
+    print()
+    summary: dict[int, dict[str, dict[str, Any]]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="hailuo-bench-airflow-home-") as home,
+        Emulator(render_seconds=args.render_seconds, airflow_home=home) as emulator,
+    ):
+        env = {**os.environ, "AIRFLOW_HOME": home, **connection_env(emulator.url)}
+        for n in sizes:
+            results: dict[str, dict[str, Any]] = {}
+            for variant in VARIANTS:
+                result = run_variant(emulator, env, variant, n, args, trace=False)
+                result["peak_rss_growth_mib"] = result["peak_rss_growth_bytes"] / 2**20
+                result["tracemalloc_peak_mib"] = None
+                if not args.no_tracemalloc:
+                    traced = run_variant(emulator, env, variant, n, args, trace=True)
+                    result["tracemalloc_peak_mib"] = traced["tracemalloc_peak_bytes"] / 2**20
+                results[variant] = result
+                print(
+                    f"  (ran {VARIANTS[variant]}, N={n}: {result['wall_seconds']:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            summary[n] = results
+            print_table(n, results, args)
+
+    if TARGET_N in summary:
+        mine = summary[TARGET_N]["hailuo"]
+        met = mine["lag_p99_ms"] < TARGET_P99_LAG_MS and mine["ok"] == TARGET_N
+        worse = worse_figures(summary[TARGET_N])
+        print(
+            f"Target: {TARGET_N} concurrent HailuoTaskTriggers with p99 loop lag under {TARGET_P99_LAG_MS:g} ms: "
+            f"{'met' if met else 'NOT met'} (p99 {mine['lag_p99_ms']:.1f} ms, {mine['ok']}/{TARGET_N} events ok); "
+            f"at least as good as both baselines on every figure: {'met' if not worse else 'NOT met'}"
+        )
+    print(f"At the end, {load_note()}.")
+
+
+if __name__ == "__main__":
+    main()
