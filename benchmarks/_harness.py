@@ -47,7 +47,8 @@ def connection_env(url: str) -> dict[str, str]:
 
 
 def load_note() -> str:
-    """The 1-minute load average, printed with the results: other work on the machine skews them."""
+    """The 1-minute load average, printed before a benchmark starts: other work on the machine skews
+    the figures (a benchmark run just before counts too: the average takes a minute to decay)."""
     load = os.getloadavg()[0]
     cores = os.cpu_count() or 1
     busy = " (the machine is busy: figures will be noisy)" if load > 0.5 * cores else ""

@@ -101,7 +101,7 @@ def main() -> None:
         f"Trigger cost: {n} triggers in one event loop (fresh process per run), poll every "
         f"{args.poll_interval:g} s; run B renders {args.render_seconds:g} to "
         f"{args.render_seconds + args.poll_interval:g} s ({polls} polls per trigger); at start, "
-        f"{started_load}; at the end, {load_note()}"
+        f"{started_load}"
     )
     print()
     print(markdown_table(["figure", *VARIANTS.values()], rows))

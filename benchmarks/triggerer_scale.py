@@ -562,7 +562,6 @@ def main() -> None:
             f"{'met' if met else 'NOT met'} (p99 {mine['lag_p99_ms']:.1f} ms, {mine['ok']}/{TARGET_N} events ok); "
             f"at least as good as both baselines on every figure: {'met' if not worse else 'NOT met'}"
         )
-    print(f"At the end, {load_note()}.")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,10 @@ class HailuoTaskTrigger(BaseTrigger):
         # One generator, no nested ones: Airflow closes a trigger's generator after its event,
         # and a nested generator would be closed twice at once when the loop shuts down.
         hook = HailuoHook(self.hailuo_conn_id)
+        # Triggers start in herds (a mapped batch deferring, a triggerer restarting): spread their
+        # start over one interval, before the connection lookup too (Airflow's does synchronous
+        # work before its first await, so a thousand at once stall the loop), not just the polls.
+        await asyncio.sleep(random.uniform(0, min(self.poll_interval, _MAX_FIRST_POLL_SPREAD)))
         try:
             settings = await hook.aget_settings()
         except Exception as err:  # a missing connection, one without a key: no poll can succeed
@@ -97,9 +101,6 @@ class HailuoTaskTrigger(BaseTrigger):
             return
         reported_statuses: set[str] = set()
         async with SessionLease(settings.base_url):
-            # Triggers start in herds (a mapped batch deferring, a triggerer restarting): spread the
-            # first polls over one interval instead of sending them all in the same instant.
-            await asyncio.sleep(random.uniform(0, min(self.poll_interval, _MAX_FIRST_POLL_SPREAD)))
             while True:
                 event = await self._poll_once(hook, reported_statuses)
                 if event is not None:
@@ -125,7 +126,9 @@ class HailuoTaskTrigger(BaseTrigger):
             # One poll (with the hook's retries) never outlives the end time, so the trigger's own
             # timeout event comes before Airflow's blunter deferral timeout.
             remaining = None if self.end_time is None else max(0.1, self.end_time - time.time())
-            task = await asyncio.wait_for(hook.aget_task(self.hailuo_task_id), timeout=remaining)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps every poll in one more Task.
+            async with asyncio.timeout(remaining):
+                task = await hook.aget_task(self.hailuo_task_id)
         except (HailuoTransientError, TimeoutError) as err:
             # The hook's retries ran out on this poll; the task goes on rendering regardless,
             # so the trigger keeps polling until its end time instead of failing the task.
