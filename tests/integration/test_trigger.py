@@ -209,9 +209,10 @@ def test_many_triggers_of_one_connection_share_one_pool(
     events = asyncio.run(all_of_them())
     assert [event["status"] for event in events] == ["success"] * 20
     stats = hailuo_emulator.client.stats()
-    # A session per trigger would open at least one connection each; the shared pool keeps a few
-    # alive and reuses them for hundreds of polls.
-    assert stats["connections_opened"] - before < 10
+    # A session per trigger would open at least one connection each (20 or more); the shared
+    # pool reuses its kept-alive connections for hundreds of polls (how many it opens depends on
+    # how the polls happen to overlap).
+    assert stats["connections_opened"] - before < 20
     assert stats["poll"] > 200
 
 
