@@ -7,8 +7,9 @@ same video twice. Waits grow exponentially with jitter, and a ``Retry-After`` fr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import tenacity
 from tenacity.stop import stop_base
@@ -19,6 +20,8 @@ from airflow_provider_hailuo.exceptions import HailuoTransientError
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
+
+_T = TypeVar("_T")
 
 
 class Logger(Protocol):
@@ -59,6 +62,16 @@ class _stop_when_retry_after_exceeds(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         error = _transient_error(retry_state)
         return error is not None and error.retry_after is not None and error.retry_after > self.limit
+
+
+def next_poll_delay(poll_interval: float, error: BaseException | None = None) -> float:
+    """How long a waiter (trigger, sensor, worker) sleeps before polling again after ``error``.
+
+    A Retry-After longer than a single call waits out (``max_retry_after``, a rate limit's long
+    pause) is honoured between polls: polling sooner would only meet the same 429.
+    """
+    retry_after = error.retry_after if isinstance(error, HailuoTransientError) else None
+    return max(poll_interval, retry_after or 0.0)
 
 
 @dataclass(frozen=True)
@@ -105,3 +118,25 @@ class RetryPolicy:
 
     def async_retrying(self, *, logger: Logger) -> tenacity.AsyncRetrying:
         return tenacity.AsyncRetrying(**self._kwargs(creating=False, logger=logger))
+
+    async def acall(self, attempt: Callable[[], Awaitable[_T]], *, logger: Logger) -> _T:
+        """``await attempt()`` under this policy (reads only).
+
+        Almost every poll succeeds at once, and a triggerer polls thousands of times a minute, so
+        the retry machinery is built only after a first transient failure, which it then counts
+        as its first attempt: the waits, the bound and the log lines are the same as for
+        :meth:`async_retrying`.
+        """
+        try:
+            return await attempt()
+        except HailuoTransientError as error:
+            first_failure: HailuoTransientError | None = error
+
+        async def replay_first_failure_then_attempt() -> _T:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return await attempt()
+
+        return await self.async_retrying(logger=logger)(replay_first_failure_then_attempt)

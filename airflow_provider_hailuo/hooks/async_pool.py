@@ -15,8 +15,8 @@ from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 
-# The pool's size bounds the requests in flight to one gateway from one triggerer process; the rest
-# wait for a free connection instead of opening more sockets than the gateway will welcome.
+# The requests in flight to one gateway from one triggerer process; the rest wait for a free slot
+# instead of opening more sockets than the gateway will welcome.
 MAX_CONNECTIONS_PER_GATEWAY = 100
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aiohttp.ClientSession]] = (
@@ -25,6 +25,10 @@ _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aiohtt
 
 
 _leases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Counter[str]] = weakref.WeakKeyDictionary()
+
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def shared_session(base_url: str) -> aiohttp.ClientSession:
@@ -44,6 +48,20 @@ def shared_session(base_url: str) -> aiohttp.ClientSession:
         )
         by_gateway[base_url] = session
     return session
+
+
+def request_slots(base_url: str) -> asyncio.Semaphore:
+    """The running loop's bound on requests in flight to ``base_url``; hold one slot per request.
+
+    The connector has the same limit, but aiohttp queues for it only after building the request
+    (URL, headers, timers): thousands of polls due at once would each hold one while they wait.
+    A semaphore first keeps a waiting poll down to a coroutine frame.
+    """
+    by_gateway = _slots.setdefault(asyncio.get_running_loop(), {})
+    slots = by_gateway.get(base_url)
+    if slots is None:
+        slots = by_gateway[base_url] = asyncio.Semaphore(MAX_CONNECTIONS_PER_GATEWAY)
+    return slots
 
 
 @lru_cache(maxsize=64)

@@ -38,7 +38,7 @@ from airflow_provider_hailuo.exceptions import (
 )
 from airflow_provider_hailuo.images import resolve_image, shorten
 from airflow_provider_hailuo.params import IMAGE_PARAMETERS, GenerationRequest
-from airflow_provider_hailuo.retry import RetryPolicy
+from airflow_provider_hailuo.retry import RetryPolicy, next_poll_delay
 from airflow_provider_hailuo.settings import (
     EXTRA_CONNECT_TIMEOUT,
     EXTRA_CREATE_PATH,
@@ -167,23 +167,30 @@ class HailuoHook(BaseHook):
         )
 
     async def aget_settings(self) -> GatewaySettings:
-        """The settings, read without blocking the event loop (the triggerer's path)."""
-        if self._async_settings is None:
-            from airflow.providers.common.compat.connection import (
-                get_async_connection,
-                get_async_extra_dejson,
-            )
+        """The settings, read without blocking the event loop (the triggerer's path).
 
-            conn = await get_async_connection(self.hailuo_conn_id, hook=self)
-            self._async_settings = GatewaySettings.from_connection(
-                self.hailuo_conn_id,
-                host=conn.host,
-                password=conn.password,
-                schema=conn.schema,
-                port=conn.port,
-                extras=await get_async_extra_dejson(conn),
-            )
+        Triggers of one connection starting together on one loop share one lookup (see
+        :mod:`~airflow_provider_hailuo.hooks.settings_cache`).
+        """
+        if self._async_settings is None:
+            from airflow_provider_hailuo.hooks.settings_cache import shared_settings
+
+            key = (type(self), self.hailuo_conn_id)
+            self._async_settings = await shared_settings(key, self._alook_up_settings)
         return self._async_settings
+
+    async def _alook_up_settings(self) -> GatewaySettings:
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+        conn = await get_async_connection(self.hailuo_conn_id, hook=self)
+        return GatewaySettings.from_connection(
+            self.hailuo_conn_id,
+            host=conn.host,
+            password=conn.password,
+            schema=conn.schema,
+            port=conn.port,
+            extras=await get_async_extra_dejson(conn),
+        )
 
     def _retry_policy(self, settings: GatewaySettings) -> RetryPolicy:
         return self._explicit_retry_policy or RetryPolicy(
@@ -306,12 +313,16 @@ class HailuoHook(BaseHook):
         unknown_seen: set[str] = set()
         last_status = "not yet polled"
         while True:
+            delay = poll_interval
             try:
                 task = self.get_task(task_id)
             except HailuoTransientError as err:
                 # One poll's retries ran out; the task renders on regardless, so keep polling until
                 # the deadline, as the trigger does.
-                self.log.warning("Hailuo task %s: poll failed (%s); polling on", task_id, err)
+                delay = next_poll_delay(poll_interval, err)
+                self.log.warning(
+                    "Hailuo task %s: poll failed (%s); polling again in %.0f s", task_id, err, delay
+                )
             else:
                 if task.is_final:
                     return task
@@ -321,12 +332,12 @@ class HailuoHook(BaseHook):
                     self.log.info(
                         "Hailuo task %s reports status %r; treating it as still running", task_id, task.status
                     )
-            if deadline is not None and time.monotonic() + poll_interval > deadline:
+            if deadline is not None and time.monotonic() + delay > deadline:
                 raise HailuoTimeoutError(
                     f"Hailuo task {task_id} still {last_status} after {timeout:g} s; it may still finish: "
                     f"wait for it with HailuoTaskSensor(hailuo_task_id={task_id!r})"
                 )
-            time.sleep(poll_interval)
+            time.sleep(delay)
 
     # -- sync: download --------------------------------------------------------------------------
 
@@ -408,35 +419,40 @@ class HailuoHook(BaseHook):
 
     async def aget_task(self, task_id: str) -> HailuoTask:
         """Poll a task without blocking the event loop, through the loop's shared connection pool."""
-        import aiohttp
-
-        from airflow_provider_hailuo.hooks.async_pool import proxy_for, shared_session
-
         settings = await self.aget_settings()
         url = settings.task_url(task_id)
+        return await self._retry_policy(settings).acall(
+            lambda: self._apoll_once(settings, url), logger=self.log
+        )
+
+    async def _apoll_once(self, settings: GatewaySettings, url: str) -> HailuoTask:
+        import aiohttp
+
+        from airflow_provider_hailuo.hooks.async_pool import proxy_for, request_slots, shared_session
+
         # sock_connect, not connect: aiohttp's connect timeout also counts the wait for a free slot
         # in the pool, which under load (a thousand triggers) would time polls out that never started.
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout, sock_read=settings.timeout
         )
         headers = {**settings.auth_headers(), "Accept": "application/json"}
-        async for attempt in self._retry_policy(settings).async_retrying(logger=self.log):
-            with attempt:
-                failure: HailuoError | None = None
-                try:
-                    async with shared_session(settings.base_url).get(
-                        url, headers=headers, timeout=timeout, proxy=proxy_for(settings.base_url)
-                    ) as response:
-                        body = await response.read()
-                except (TimeoutError, aiohttp.ClientError, ValueError) as err:
-                    failure = _aiohttp_error(err, url)
-                if failure is not None:  # raised here, not in the except block: see _requests_error
-                    raise failure
-                error = protocol.error_for_status(response.status, body, response.headers.get("Retry-After"))
-                if error is not None:
-                    raise error
-                return protocol.parse_task(protocol.loads(body))
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        failure: HailuoError | None = None
+        try:
+            async with (
+                request_slots(settings.base_url),
+                shared_session(settings.base_url).get(
+                    url, headers=headers, timeout=timeout, proxy=proxy_for(settings.base_url)
+                ) as response,
+            ):
+                body = await response.read()
+        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+            failure = _aiohttp_error(err, url)
+        if failure is not None:  # raised here, not in the except block: see _requests_error
+            raise failure
+        error = protocol.error_for_status(response.status, body, response.headers.get("Retry-After"))
+        if error is not None:
+            raise error
+        return protocol.parse_task(protocol.loads(body))
 
     # -- the UI ----------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from airflow_provider_hailuo.protocol import (
     failure_error,
     task_from_dict,
 )
+from airflow_provider_hailuo.retry import next_poll_delay
 
 # The statuses of the one event a trigger yields.
 EVENT_SUCCESS = "success"
@@ -38,7 +39,7 @@ EVENT_CANCELLED = STATUS_CANCELLED
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
 EVENT_STATUSES = frozenset({EVENT_SUCCESS, EVENT_FAILED, EVENT_CANCELLED, EVENT_TIMEOUT, EVENT_ERROR})
-_MAX_FIRST_POLL_SPREAD = 5.0  # seconds: a render takes minutes, the first poll may wait this long
+MAX_FIRST_POLL_SPREAD = 5.0  # seconds: a render takes minutes, the first poll may wait this long
 
 
 class HailuoTaskTrigger(BaseTrigger):
@@ -89,24 +90,25 @@ class HailuoTaskTrigger(BaseTrigger):
         # One generator, no nested ones: Airflow closes a trigger's generator after its event,
         # and a nested generator would be closed twice at once when the loop shuts down.
         hook = HailuoHook(self.hailuo_conn_id)
-        # Triggers start in herds (a mapped batch deferring, a triggerer restarting): spread their
-        # start over one interval, before the connection lookup too (Airflow's does synchronous
-        # work before its first await, so a thousand at once stall the loop), not just the polls.
-        await asyncio.sleep(random.uniform(0, min(self.poll_interval, _MAX_FIRST_POLL_SPREAD)))
         try:
+            # Shared by the triggers of this connection starting together on this loop.
             settings = await hook.aget_settings()
         except Exception as err:  # a missing connection, one without a key: no poll can succeed
             # (CancelledError is a BaseException: a triggerer shutting down still stops the trigger.)
             yield self._event(EVENT_ERROR, f"cannot poll Hailuo task {self.hailuo_task_id}: {_describe(err)}")
             return
+        # Triggers start in herds (a mapped batch deferring, a triggerer restarting): spread their
+        # first polls over one interval, or a thousand polls due at the same moment, every
+        # interval, would stall the loop and reach the gateway as one burst.
+        await asyncio.sleep(random.uniform(0, min(self.poll_interval, MAX_FIRST_POLL_SPREAD)))
         reported_statuses: set[str] = set()
         async with SessionLease(settings.base_url):
             while True:
-                event = await self._poll_once(hook, reported_statuses)
-                if event is not None:
-                    yield event
+                outcome = await self._poll_once(hook, reported_statuses)
+                if isinstance(outcome, TriggerEvent):
+                    yield outcome
                     return
-                delay = self.poll_interval
+                delay = outcome
                 if self.end_time is not None:
                     remaining = self.end_time - time.time()
                     if remaining <= 0:
@@ -120,8 +122,8 @@ class HailuoTaskTrigger(BaseTrigger):
                     delay = min(delay, remaining)
                 await asyncio.sleep(delay)
 
-    async def _poll_once(self, hook: HailuoHook, reported_statuses: set[str]) -> TriggerEvent | None:
-        """One poll: the final event, or None while the task is still running."""
+    async def _poll_once(self, hook: HailuoHook, reported_statuses: set[str]) -> TriggerEvent | float:
+        """One poll: the final event, or the seconds to wait before the next one."""
         try:
             # One poll (with the hook's retries) never outlives the end time, so the trigger's own
             # timeout event comes before Airflow's blunter deferral timeout.
@@ -132,10 +134,14 @@ class HailuoTaskTrigger(BaseTrigger):
         except (HailuoTransientError, TimeoutError) as err:
             # The hook's retries ran out on this poll; the task goes on rendering regardless,
             # so the trigger keeps polling until its end time instead of failing the task.
+            delay = next_poll_delay(self.poll_interval, err)
             self.log.warning(
-                "Hailuo task %s: poll failed (%s); polling on", self.hailuo_task_id, _describe(err)
+                "Hailuo task %s: poll failed (%s); polling again in %.0f s",
+                self.hailuo_task_id,
+                _describe(err),
+                delay,
             )
-            return None
+            return delay
         except Exception as err:
             # Not transient (a revoked key, an unknown task, an unreadable answer, anything else):
             # reported as the one event, never raised, so the task fails with this message.
@@ -149,7 +155,7 @@ class HailuoTaskTrigger(BaseTrigger):
         if not task.is_known_status and task.status not in reported_statuses:
             reported_statuses.add(task.status)
             self.log.info("Hailuo task %s reports status %r; still waiting", task.id, task.status)
-        return None
+        return self.poll_interval
 
 
 def _describe(error: BaseException) -> str:

@@ -27,11 +27,14 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTransientError,
     HailuoValidationError,
 )
+from airflow_provider_hailuo.hooks import async_pool, settings_cache
+from airflow_provider_hailuo.hooks import hailuo as hailuo_hook_module
 from airflow_provider_hailuo.hooks.async_pool import close_shared_sessions, shared_session
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.protocol import ERROR_CODES, failure_error
 from airflow_provider_hailuo.retry import RetryPolicy
+from airflow_provider_hailuo.settings import GatewaySettings
 
 IMAGES = Path(__file__).resolve().parents[2] / "dags_examples" / "images"
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05, max_retry_after=5.0)
@@ -221,6 +224,35 @@ def test_a_retry_after_longer_than_the_bound_is_not_waited_out(
     with pytest.raises(HailuoRateLimitError):
         hook.get_task(task_id)
     assert counts(hailuo_emulator)["poll"] == 1
+
+
+class FakeClock:
+    """Stands in for the hook module's ``time``: sleeping advances the clock at once."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_waiting_honours_a_long_retry_after_between_polls(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = hook.submit(lighthouse())
+    hailuo_emulator.client.add_fault("status", target="poll", http_status=429, retry_after=30, times=100)
+    clock = FakeClock()
+    monkeypatch.setattr(hailuo_hook_module, "time", clock)
+    # 30 s is beyond what one poll waits out (FAST_RETRIES: 5 s), so the waiter waits it out itself.
+    with pytest.raises(HailuoTimeoutError):
+        hook.wait_for_task(task_id, poll_interval=0.05, timeout=100)
+    assert clock.sleeps == [30, 30, 30]  # then a fourth wait would pass the deadline
+    assert counts(hailuo_emulator)["poll"] == 4
 
 
 def test_a_malformed_response_is_an_error_not_a_result(
@@ -453,6 +485,107 @@ def test_aget_task_does_not_retry_401(
     with pytest.raises(HailuoAuthenticationError, match="check the API key"):
         asyncio.run(poll())
     assert counts(hailuo_emulator)["poll"] == 1
+
+
+def test_polls_in_flight_to_one_gateway_are_bounded(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(async_pool, "MAX_CONNECTIONS_PER_GATEWAY", 3)
+    task_id = hook.submit(lighthouse())
+    hailuo_emulator.client.configure(response_delay_seconds=0.1)
+
+    async def many_at_once() -> list[str]:
+        try:
+            polls = (HailuoHook(retry_policy=FAST_RETRIES).aget_task(task_id) for _ in range(20))
+            return [task.id for task in await asyncio.gather(*polls)]
+        finally:
+            await close_shared_sessions()
+
+    assert asyncio.run(many_at_once()) == [task_id] * 20
+    stats = counts(hailuo_emulator)
+    assert stats["poll"] == 20
+    assert stats["max_in_flight"] == 3  # all waited their turn, none timed out waiting
+
+
+class _LookupCounter:
+    """Counts HailuoHook's connection lookups (the real ones still run)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        look_up = HailuoHook._alook_up_settings
+
+        async def counted(hook: HailuoHook) -> GatewaySettings:
+            self.calls += 1
+            await asyncio.sleep(0.01)  # a lookup takes a while, so that callers overlap
+            return await look_up(hook)
+
+        monkeypatch.setattr(HailuoHook, "_alook_up_settings", counted)
+
+
+def test_hooks_of_one_connection_on_one_loop_share_one_lookup(
+    hailuo_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups = _LookupCounter(monkeypatch)
+
+    async def herd() -> list[GatewaySettings]:
+        settings = await asyncio.gather(*(HailuoHook(hailuo_connection).aget_settings() for _ in range(50)))
+        later = await HailuoHook(hailuo_connection).aget_settings()
+        return [*settings, later]
+
+    settings = asyncio.run(herd())
+    assert lookups.calls == 1
+    assert all(each is settings[0] for each in settings)
+    asyncio.run(herd())  # another loop (another triggerer) looks up for itself
+    assert lookups.calls == 2
+
+
+def test_kept_settings_expire(hailuo_connection: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lookups = _LookupCounter(monkeypatch)
+    monkeypatch.setattr(settings_cache, "SETTINGS_TTL_SECONDS", 0.0)
+
+    async def one_after_another() -> None:
+        for _ in range(3):
+            await HailuoHook(hailuo_connection).aget_settings()
+
+    asyncio.run(one_after_another())
+    assert lookups.calls == 3
+
+
+def test_a_failed_lookup_is_not_kept(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups = _LookupCounter(monkeypatch)
+    monkeypatch.delenv("AIRFLOW_CONN_HAILUO_DEFAULT", raising=False)
+
+    async def missing_then_added() -> str:
+        results = await asyncio.gather(
+            *(HailuoHook().aget_settings() for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(result, Exception) for result in results)  # every waiter hears of it
+        set_connection(monkeypatch, host=hailuo_emulator.url, password=hailuo_emulator.api_key)
+        return (await HailuoHook().aget_settings()).base_url
+
+    assert asyncio.run(missing_then_added()) == hailuo_emulator.url
+    assert lookups.calls == 2
+
+
+def test_a_cancelled_first_caller_does_not_cancel_the_others_lookup(
+    hailuo_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups = _LookupCounter(monkeypatch)
+
+    async def first_cancelled() -> GatewaySettings:
+        first = asyncio.create_task(HailuoHook(hailuo_connection).aget_settings())
+        await asyncio.sleep(0)  # the first caller has started the lookup
+        second = asyncio.create_task(HailuoHook(hailuo_connection).aget_settings())
+        await asyncio.sleep(0)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        return await second
+
+    assert asyncio.run(first_cancelled()).api_key
+    assert lookups.calls == 1
 
 
 # -- the UI's Test button, and secrets --------------------------------------------------------------

@@ -232,3 +232,16 @@ def test_one_slow_poll_does_not_outlive_the_end_time(
     event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 1))
     assert event["status"] == "timeout"
     assert time.monotonic() - started < 10  # not the 30 s the gateway took to answer
+
+
+def test_a_retry_after_beyond_the_hooks_bound_is_waited_out_between_polls(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    task_id = submit(fast_connection)
+    # Longer than the retry policy waits inside one poll (max_retry_after): the hook gives up at once.
+    hailuo_emulator.client.add_fault("status", target="poll", http_status=429, retry_after=600, times=100)
+    event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 1.5))
+    assert event["status"] == "timeout"
+    # Polling every 0.05 s regardless would have met the 429 about 30 times in 1.5 s; it polled
+    # once, then once more at its end time (the last chance to see the task finished).
+    assert hailuo_emulator.client.stats()["poll"] == 2

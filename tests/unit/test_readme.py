@@ -92,3 +92,16 @@ def test_the_connection_table_lists_every_field() -> None:
 def test_the_result_table_lists_every_key() -> None:
     keys = {first_code(row[0]) for row in table_after("## The result")}
     assert keys == set(HailuoTask(id="t", status="completed").result()) | {"local_path"}
+
+
+def test_the_triggers_limits_are_the_codes() -> None:
+    from airflow_provider_hailuo.hooks.async_pool import MAX_CONNECTIONS_PER_GATEWAY
+    from airflow_provider_hailuo.hooks.settings_cache import SETTINGS_TTL_SECONDS
+    from airflow_provider_hailuo.retry import RetryPolicy
+    from airflow_provider_hailuo.triggers.hailuo import MAX_FIRST_POLL_SPREAD
+
+    text = " ".join(README.split())  # the README wraps its lines anywhere
+    assert f"(at most {MAX_FIRST_POLL_SPREAD:g} s)" in text
+    assert f"reused for {SETTINGS_TTL_SECONDS:g} s" in text
+    assert f"at most {MAX_CONNECTIONS_PER_GATEWAY} polls per gateway are in flight" in text
+    assert f"one poll waits out ({RetryPolicy().max_retry_after:g} s)" in text

@@ -297,3 +297,89 @@ def test_async_retries_reads_that_are_not_resubmit_safe() -> None:
     retrying, _ = async_retrying()
     assert run_async(retrying, flaky.run_async) == "ok"
     assert flaky.calls == 2
+
+
+# --- acall: one plain attempt first, the retry machinery only after a transient failure ----------
+
+
+def acall(policy: RetryPolicy, flaky: Flaky, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[float]]:
+    """``policy.acall(flaky)`` with the retry machinery's sleeps recorded; (result or error, sleeps)."""
+    sleeps: list[float] = []
+    build = RetryPolicy.async_retrying
+
+    def recording(self: RetryPolicy, *, logger: Any) -> tenacity.AsyncRetrying:
+        retrying = build(self, logger=logger)
+
+        async def record(seconds: float) -> None:
+            sleeps.append(seconds)
+
+        retrying.sleep = record
+        return retrying
+
+    monkeypatch.setattr(RetryPolicy, "async_retrying", recording)
+    try:
+        return asyncio.run(policy.acall(flaky.run_async, logger=LOG)), sleeps
+    except BaseException as error:
+        return error, sleeps
+
+
+def test_acall_success_at_once_builds_no_retry_machinery(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RetryPolicy, "async_retrying", None)  # would fail if it were used
+    flaky = Flaky()
+    assert asyncio.run(FAST.acall(flaky.run_async, logger=LOG)) == "ok"
+    assert flaky.calls == 1
+
+
+def test_acall_two_transient_errors_then_success_takes_three_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    flaky = Flaky(transient(), transient())
+    result, sleeps = acall(FAST, flaky, monkeypatch)
+    assert (result, flaky.calls, len(sleeps)) == ("ok", 3, 2)
+
+
+@pytest.mark.parametrize("max_attempts", [1, 2, 3])
+def test_acall_counts_the_first_attempt_in_max_attempts(
+    max_attempts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flaky = Flaky(*(transient() for _ in range(10)))
+    error, sleeps = acall(RetryPolicy(max_attempts=max_attempts, initial_backoff=0.001), flaky, monkeypatch)
+    assert isinstance(error, HailuoTransientError)
+    assert flaky.calls == max_attempts
+    assert len(sleeps) == max_attempts - 1
+
+
+def test_acall_waits_the_first_failures_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    flaky = Flaky(HailuoRateLimitError("429", status_code=429, retry_after=4.0, resubmit_safe=True))
+    result, sleeps = acall(FAST, flaky, monkeypatch)
+    assert (result, flaky.calls, sleeps) == ("ok", 2, [4.0])
+
+
+def test_acall_first_retry_after_above_the_bound_stops_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = transient(retry_after=600.0)
+    flaky = Flaky(first)
+    error, sleeps = acall(FAST, flaky, monkeypatch)
+    assert error is first
+    assert (flaky.calls, sleeps) == (1, [])
+
+
+@pytest.mark.parametrize(
+    "error",
+    [HailuoAPIError("HTTP 400", status_code=400), HailuoProtocolError("not JSON"), RuntimeError("bug")],
+)
+def test_acall_does_not_retry_non_transient_errors(
+    error: BaseException, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flaky = Flaky(error)
+    raised, sleeps = acall(FAST, flaky, monkeypatch)
+    assert raised is error
+    assert (flaky.calls, sleeps) == (1, [])
+
+
+def test_acall_logs_the_first_retry_as_attempt_two(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flaky = Flaky(transient(retry_after=1.0))
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        acall(FAST, flaky, monkeypatch)
+    assert [record.getMessage() for record in caplog.records] == [
+        "Hailuo gateway: HTTP 502 (gateway error); retrying in 1.0 s (attempt 2 of 5)"
+    ]
