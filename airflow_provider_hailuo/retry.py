@@ -65,7 +65,7 @@ class _stop_when_retry_after_exceeds(stop_base):
 
 
 def next_poll_delay(poll_interval: float, error: BaseException | None = None) -> float:
-    """How long a waiter (trigger, sensor, worker) sleeps before polling again after ``error``.
+    """How long a waiter (the trigger, a waiting worker) sleeps before polling again after ``error``.
 
     A Retry-After longer than a single call waits out (``max_retry_after``, a rate limit's long
     pause) is honoured between polls: polling sooner would only meet the same 429.

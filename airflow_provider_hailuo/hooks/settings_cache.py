@@ -31,8 +31,11 @@ _entries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _E
 async def shared_settings(
     key: Hashable, lookup: Callable[[], Coroutine[Any, Any, GatewaySettings]]
 ) -> GatewaySettings:
-    """The settings ``key`` names (a connection, as one hook class reads it): from a lookup on this loop in flight or finished in the last
-    :data:`SETTINGS_TTL_SECONDS`, else from ``lookup()``, run for this caller and later ones."""
+    """The settings ``key`` names (a connection, as one hook class reads it).
+
+    They come from a lookup on this loop that is in flight or finished less than
+    :data:`SETTINGS_TTL_SECONDS` ago, else from ``lookup()``, run for this caller and later ones.
+    """
     loop = asyncio.get_running_loop()
     by_conn = _entries.setdefault(loop, {})
     entry = by_conn.get(key)
@@ -51,8 +54,3 @@ async def shared_settings(
 
         lookup_task.add_done_callback(forget_failure)
     return await asyncio.shield(entry[1])
-
-
-def forget_settings() -> None:
-    """Drop the running loop's kept settings (tests editing a connection mid-loop call it)."""
-    _entries.pop(asyncio.get_running_loop(), None)
