@@ -82,6 +82,16 @@ def _count_connections(server: web.Server, state: EmulatorState) -> None:
     server.connection_lost = connection_lost  # type: ignore[method-assign]
 
 
+def _finish_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and finish what the runner's shutdown timeout left running (a handler sleeping out a
+    slow fault), as ``asyncio.run`` does, instead of closing the loop on pending tasks."""
+    remaining = asyncio.all_tasks(loop)
+    for task in remaining:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*remaining, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
 class EmulatorServer:
     """The gateway emulator on ``host:port`` (port 0 picks a free one); its control API via ``client``.
 
@@ -201,6 +211,7 @@ class EmulatorServer:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self.stop_async())
+                _finish_remaining_tasks(loop)
                 loop.close()
 
         thread = threading.Thread(target=serve, name="hailuo-emulator", daemon=True)

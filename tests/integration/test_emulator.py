@@ -988,3 +988,33 @@ def test_the_poll_log_tells_which_connection_polled_what(hailuo_emulator: Emulat
     assert polls[0]["at"] <= polls[1]["at"] <= polls[2]["at"]
     hailuo_emulator.client.reset()
     assert hailuo_emulator.client.polls() == []
+
+
+def test_stopping_with_a_request_still_in_flight_leaves_no_task_behind() -> None:
+    """A handler still sleeping (a slow fault) is cancelled and finished when the emulator stops,
+    not left for the garbage collector to report as "Task was destroyed but it is pending"."""
+    import gc
+    import logging
+
+    from airflow_provider_hailuo.emulator.server import EmulatorServer
+
+    destroyed: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "destroyed but it is pending" in record.getMessage():
+                destroyed.append(record.getMessage())
+
+    handler = Collect()
+    logging.getLogger("asyncio").addHandler(handler)
+    try:
+        with EmulatorServer(render_seconds=0) as server:
+            server.client.add_fault("slow", target="poll", delay_seconds=30)
+
+            with pytest.raises(requests.ReadTimeout):  # given up on: the handler sleeps on
+                requests.get(server.url + "/model/v1/generation/task/task_x", timeout=0.3)
+            assert server.client.stats()["in_flight"] == 1
+        gc.collect()
+    finally:
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert destroyed == []
