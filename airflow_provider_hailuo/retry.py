@@ -85,7 +85,7 @@ class RetryPolicy:
     # A Retry-After longer than this is not waited out inside one call; the error goes up instead.
     max_retry_after: float = 120.0
 
-    def _kwargs(self, *, creating: bool, logger: Logger) -> dict[str, Any]:
+    def _kwargs(self, *, creating: bool, logger: Logger, within: float | None = None) -> dict[str, Any]:
         def should_retry(error: BaseException) -> bool:
             return isinstance(error, HailuoTransientError) and (error.resubmit_safe or not creating)
 
@@ -100,6 +100,11 @@ class RetryPolicy:
                 self.max_attempts,
             )
 
+        stop = tenacity.stop_after_attempt(self.max_attempts) | _stop_when_retry_after_exceeds(
+            self.max_retry_after
+        )
+        if within is not None:  # the caller's own deadline: no retry that would start after it
+            stop = stop | tenacity.stop_before_delay(within)
         return {
             "retry": tenacity.retry_if_exception(should_retry),
             "wait": _wait_retry_after_or(
@@ -107,14 +112,16 @@ class RetryPolicy:
                     initial=self.initial_backoff, max=self.max_backoff, jitter=self.initial_backoff
                 )
             ),
-            "stop": tenacity.stop_after_attempt(self.max_attempts)
-            | _stop_when_retry_after_exceeds(self.max_retry_after),
+            "stop": stop,
             "before_sleep": log_retry,
             "reraise": True,
         }
 
-    def retrying(self, *, creating: bool = False, logger: Logger) -> tenacity.Retrying:
-        return tenacity.Retrying(**self._kwargs(creating=creating, logger=logger))
+    def retrying(
+        self, *, creating: bool = False, logger: Logger, within: float | None = None
+    ) -> tenacity.Retrying:
+        """Retrying for a sync call; ``within`` seconds from now, no further attempt starts."""
+        return tenacity.Retrying(**self._kwargs(creating=creating, logger=logger, within=within))
 
     def async_retrying(self, *, logger: Logger) -> tenacity.AsyncRetrying:
         return tenacity.AsyncRetrying(**self._kwargs(creating=False, logger=logger))

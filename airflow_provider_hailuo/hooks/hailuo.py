@@ -291,8 +291,11 @@ class HailuoHook(BaseHook):
         return task.id
 
     def get_task(self, task_id: str) -> HailuoTask:
+        return self._get_task(task_id)
+
+    def _get_task(self, task_id: str, *, within: float | None = None) -> HailuoTask:
         url = self.settings.task_url(task_id)
-        for attempt in self.retry_policy.retrying(logger=self.log):
+        for attempt in self.retry_policy.retrying(logger=self.log, within=within):
             with attempt:
                 response = self._request("GET", url)
                 return protocol.parse_task(protocol.loads(response.content))
@@ -315,7 +318,11 @@ class HailuoHook(BaseHook):
         while True:
             delay = poll_interval
             try:
-                task = self.get_task(task_id)
+                # Retries inside one poll stop at the deadline too, so a gateway failing for long
+                # cannot keep the worker past its timeout by the whole retry budget.
+                task = self._get_task(
+                    task_id, within=None if deadline is None else deadline - time.monotonic()
+                )
             except HailuoTransientError as err:
                 # One poll's retries ran out; the task renders on regardless, so keep polling until
                 # the deadline, as the trigger does.

@@ -255,6 +255,20 @@ def test_waiting_honours_a_long_retry_after_between_polls(
     assert counts(hailuo_emulator)["poll"] == 4
 
 
+def test_waiting_does_not_retry_past_its_deadline(
+    hailuo_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    # Ten attempts about 0.45 s apart would keep one poll going for over 4 s.
+    patient = RetryPolicy(max_attempts=10, initial_backoff=0.3, max_backoff=0.3)
+    hook = HailuoHook(hailuo_connection, retry_policy=patient)
+    task_id = hook.submit(lighthouse())
+    hailuo_emulator.client.add_fault("status", target="poll", http_status=502, times=100)
+    with pytest.raises(HailuoTimeoutError):
+        hook.wait_for_task(task_id, poll_interval=0.05, timeout=1.0)
+    # Attempts at about 0, 0.45 and 0.9 s, perhaps one more poll: none started after the deadline.
+    assert counts(hailuo_emulator)["poll"] <= 5
+
+
 def test_a_malformed_response_is_an_error_not_a_result(
     hook: HailuoHook, hailuo_emulator: EmulatorServer
 ) -> None:

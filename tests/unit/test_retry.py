@@ -238,6 +238,24 @@ def test_each_retry_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert "retrying in 1.0 s (attempt 2 of 5)" in caplog.records[0].getMessage()
 
 
+def test_within_stops_before_a_retry_that_would_start_after_it() -> None:
+    slow = RetryPolicy(max_attempts=5, initial_backoff=10.0)
+    flaky = Flaky(transient(), transient())
+    retrying = slow.retrying(logger=LOG, within=5.0)
+    retrying.sleep = lambda seconds: None
+    with pytest.raises(HailuoTransientError):
+        retrying(flaky)
+    assert flaky.calls == 1  # the first wait (10 s or more) would end after 5 s
+
+
+def test_within_allows_the_retries_that_fit() -> None:
+    flaky = Flaky(transient(), transient())
+    retrying = FAST.retrying(logger=LOG, within=60.0)
+    retrying.sleep = lambda seconds: None
+    assert retrying(flaky) == "ok"
+    assert flaky.calls == 3
+
+
 # --- async -------------------------------------------------------------------------------------
 
 
