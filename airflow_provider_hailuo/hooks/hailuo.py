@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,13 +158,17 @@ class HailuoHook(BaseHook):
     @cached_property
     def settings(self) -> GatewaySettings:
         conn = self.get_connection(self.hailuo_conn_id)
+        return self._settings_from(conn, conn.extra_dejson)
+
+    def _settings_from(self, conn: Any, extras: Mapping[str, Any]) -> GatewaySettings:
+        """A connection (sync or async lookup, with its extras read either way) as settings."""
         return GatewaySettings.from_connection(
             self.hailuo_conn_id,
             host=conn.host,
             password=conn.password,
             schema=conn.schema,
             port=conn.port,
-            extras=conn.extra_dejson,
+            extras=extras,
         )
 
     async def aget_settings(self) -> GatewaySettings:
@@ -183,14 +188,7 @@ class HailuoHook(BaseHook):
         from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
         conn = await get_async_connection(self.hailuo_conn_id, hook=self)
-        return GatewaySettings.from_connection(
-            self.hailuo_conn_id,
-            host=conn.host,
-            password=conn.password,
-            schema=conn.schema,
-            port=conn.port,
-            extras=await get_async_extra_dejson(conn),
-        )
+        return self._settings_from(conn, await get_async_extra_dejson(conn))
 
     def _retry_policy(self, settings: GatewaySettings) -> RetryPolicy:
         return self._explicit_retry_policy or RetryPolicy(
