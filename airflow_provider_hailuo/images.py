@@ -18,9 +18,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow_provider_hailuo.exceptions import HailuoImageError, HailuoValidationError
+from airflow_provider_hailuo.urls import is_http_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -116,11 +116,7 @@ def check_source(source: object, parameter: str) -> None:
         if not source.strip():
             raise HailuoValidationError(parameter, f"{parameter} is empty")
         if is_remote_url(source):
-            try:
-                hostname = urlsplit(source).hostname
-            except ValueError:  # e.g. "Invalid IPv6 URL"
-                hostname = None
-            if not hostname or any(c.isspace() for c in source):
+            if not is_http_url(source):
                 raise HailuoValidationError(parameter, f"{parameter}={source!r} is not a valid http(s) URL")
         elif source.startswith("data:") and not _DATA_URL.match(source[:256]):
             raise HailuoValidationError(

@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_provider_hailuo.exceptions import HailuoValidationError
+from airflow_provider_hailuo.urls import is_http_url
 
 DEFAULT_MODEL = "minimax_hailuo_02_i2v"
 MAX_PROMPT_LENGTH = 2000
@@ -175,12 +175,7 @@ def check_callback_url(callback_url: object) -> None:
         raise HailuoValidationError(
             "callback_url", f"callback_url must be a string, got {_type_name(callback_url)}"
         )
-    try:
-        parts = urlsplit(callback_url)
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in callback_url):
+    if not is_http_url(callback_url):
         raise HailuoValidationError(
             "callback_url", f"callback_url={_describe(callback_url)}: must be an http:// or https:// URL"
         )

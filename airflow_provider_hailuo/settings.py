@@ -23,6 +23,7 @@ from airflow_provider_hailuo.defaults import (
 )
 from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
 from airflow_provider_hailuo.protocol import task_path
+from airflow_provider_hailuo.urls import is_http_url
 
 # Connection extras (the UI's fields and the JSON form share these names).
 EXTRA_TIMEOUT = "timeout"
@@ -41,21 +42,10 @@ def normalise_base_url(host: str | None, *, schema: str | None = None, port: int
     if "://" not in host:
         scheme = schema.lower() if schema and schema.lower() in ("http", "https") else "https"
         host = f"{scheme}://{host}"
-    try:
-        parts = urlsplit(host)
-        host_port = parts.port  # raises on a port that is not a number in 0-65535
-    except ValueError:  # also "Invalid IPv6 URL" from urlsplit itself
-        raise HailuoValidationError(
-            "host", f"connection host {host!r} is not an http(s) URL or host name"
-        ) from None
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or host_port == -1
-        or any(c.isspace() for c in host)
-    ):
+    if not is_http_url(host):
         raise HailuoValidationError("host", f"connection host {host!r} is not an http(s) URL or host name")
-    if port and host_port is None:
+    parts = urlsplit(host)
+    if port and parts.port is None:
         host = f"{parts.scheme}://{parts.netloc}:{port}{parts.path}"
     return host.rstrip("/")
 

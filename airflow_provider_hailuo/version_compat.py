@@ -15,5 +15,3 @@ def _airflow_version() -> tuple[int, int]:
 AIRFLOW_V_3_0_PLUS = _airflow_version() >= (3, 0)
 # The task state store and ResumableJobMixin: a retry can find the gateway task an earlier try made.
 AIRFLOW_V_3_3_PLUS = _airflow_version() >= (3, 3)
-# The declarative connection form (conn-fields / ui-field-behaviour in provider info).
-AIRFLOW_V_3_2_PLUS = _airflow_version() >= (3, 2)

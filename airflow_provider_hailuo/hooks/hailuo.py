@@ -67,6 +67,20 @@ _TRANSIENT_REQUESTS_ERRORS = (
 )
 
 
+def _tls_error(error: BaseException, url: str) -> HailuoError:
+    return HailuoError(
+        f"TLS error talking to {url}: check the host and its certificate ({type(error).__name__})"
+    )
+
+
+def _unsendable(error: BaseException, url: str) -> HailuoError:
+    """A request that fails the same way every time (a malformed URL or header), sync or async."""
+    return HailuoError(
+        f"the request to {url} could not be sent ({type(error).__name__}): check the URL; for gateway "
+        "calls it is the connection's host with its create_path/task_path extras"
+    )
+
+
 def _requests_error(error: requests.RequestException, url: str) -> HailuoError:
     """A requests failure as this provider's error, with ``resubmit_safe`` set only if nothing was sent.
 
@@ -75,11 +89,9 @@ def _requests_error(error: requests.RequestException, url: str) -> HailuoError:
     (which holds the request and its headers) is not even kept as ``__context__``.
     """
     if isinstance(error, requests.exceptions.SSLError):
-        return HailuoError(
-            f"TLS error talking to {url}: check the host and its certificate ({type(error).__name__})"
-        )
+        return _tls_error(error, url)
     if not isinstance(error, _TRANSIENT_REQUESTS_ERRORS):
-        return HailuoError(f"the request to {url} could not be sent: {type(error).__name__}")
+        return _unsendable(error, url)
     reason: object = error.args[0] if error.args else None
     reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real cause
     never_sent = isinstance(error, requests.ConnectTimeout) or isinstance(
@@ -98,11 +110,9 @@ def _aiohttp_error(error: BaseException, url: str) -> HailuoError:
     import aiohttp
 
     if isinstance(error, aiohttp.ClientSSLError):
-        return HailuoError(
-            f"TLS error talking to {url}: check the host and its certificate ({type(error).__name__})"
-        )
+        return _tls_error(error, url)
     if isinstance(error, (aiohttp.InvalidURL, ValueError)):
-        return HailuoError(f"the request to {url} could not be sent: {type(error).__name__}")
+        return _unsendable(error, url)
     never_sent = isinstance(error, aiohttp.ClientConnectorError)
     what = "could not connect to" if never_sent else "lost the connection to"
     if isinstance(error, asyncio.TimeoutError):
@@ -244,6 +254,9 @@ class HailuoHook(BaseHook):
         """
         for warning in request.validate():
             self.log.warning("%s", warning)
+        # The connection before the frames: a missing key or a bad host is refused before reading
+        # (and encoding) up to two 20 MB images.
+        self.settings  # noqa: B018
         params = request.options()
         for name in IMAGE_PARAMETERS:
             source = getattr(request, name)
@@ -288,10 +301,8 @@ class HailuoHook(BaseHook):
         self.log.info("Created Hailuo task %s (status %s)", task.id, task.status)
         return task.id
 
-    def get_task(self, task_id: str) -> HailuoTask:
-        return self._get_task(task_id)
-
-    def _get_task(self, task_id: str, *, within: float | None = None) -> HailuoTask:
+    def get_task(self, task_id: str, *, within: float | None = None) -> HailuoTask:
+        """One poll, with the retry policy's retries; none of them starts ``within`` seconds from now."""
         url = self.settings.task_url(task_id)
         for attempt in self.retry_policy.retrying(logger=self.log, within=within):
             with attempt:
@@ -318,7 +329,7 @@ class HailuoHook(BaseHook):
             try:
                 # Retries inside one poll stop at the deadline too, so a gateway failing for long
                 # cannot keep the worker past its timeout by the whole retry budget.
-                task = self._get_task(
+                task = self.get_task(
                     task_id, within=None if deadline is None else deadline - time.monotonic()
                 )
             except HailuoTransientError as err:

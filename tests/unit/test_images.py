@@ -373,7 +373,16 @@ def test_empty_string_source_is_refused(source: str) -> None:
     refused(source, f"{PARAM} is empty")
 
 
-@pytest.mark.parametrize("source", ["https://", "http:// example.com/a.png", "https:///a.png"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://",
+        "http:// example.com/a.png",
+        "https:///a.png",
+        "http://host:99999/a.png",
+        "https://[::1/a.png",
+    ],
+)
 def test_malformed_remote_url_is_refused(source: str) -> None:
     refused(source, "is not a valid http\\(s\\) URL")
 

@@ -395,6 +395,7 @@ def test_http_and_https_callback_urls_are_accepted(url: str) -> None:
         "example.com/callback",
         "javascript:alert(1)",
         "http://exa mple.com/cb",
+        "https://example.com:99999/cb",
         "",
     ],
 )

@@ -1,0 +1,20 @@
+"""What counts as an http(s) URL, for every URL a user gives: the gateway host, a frame, the callback."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+
+def is_http_url(url: str) -> bool:
+    """An ``http://`` or ``https://`` URL with a host name, a valid port if any, and no whitespace."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number in 0-65535
+    except ValueError:  # also "Invalid IPv6 URL" from urlsplit itself
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port != -1
+        and not any(c.isspace() for c in url)
+    )
