@@ -236,6 +236,11 @@ class Cluster:
         )
         return {(task_id, map_index): (state, tries) for task_id, map_index, state, tries in rows}
 
+    def count_in_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> int:
+        """How many instances (mapped ones counted apart) of ``task_id`` are in ``state``."""
+        states = self.task_states(dag_id, run_id)
+        return sum(1 for (each, _), (now, _) in states.items() if each == task_id and now == state)
+
     def wait_for_run(
         self, dag_id: str, run_id: str, timeout: float, on_tick: Callable[[], None] | None = None
     ) -> str:

@@ -161,13 +161,7 @@ def test_2_celery_killing_a_triggerer_hands_its_triggers_over_without_double_pol
     run_id = cluster.trigger("e2e_batch", {"folder": str(make_stills(tmp_path / "stills", 10))})
 
     def all_deferred() -> bool:
-        states = cluster.task_states("e2e_batch", run_id)
-        return (
-            sum(
-                1 for (task_id, _), (state, _) in states.items() if task_id == "video" and state == "deferred"
-            )
-            == 10
-        )
+        return cluster.count_in_state("e2e_batch", run_id, "video", "deferred") == 10
 
     with TriggererConnections(cluster) as connections:
         cluster.wait_for(all_deferred, 180, "all ten videos to be deferred")

@@ -72,13 +72,7 @@ def test_2_killing_the_triggerer_loses_nothing_and_pays_once(cluster: Cluster, t
     run_id = cluster.trigger("e2e_batch", {"folder": str(make_stills(tmp_path / "stills", 5))})
 
     def all_deferred() -> bool:
-        states = cluster.task_states("e2e_batch", run_id)
-        return (
-            sum(
-                1 for (task_id, _), (state, _) in states.items() if task_id == "video" and state == "deferred"
-            )
-            == 5
-        )
+        return cluster.count_in_state("e2e_batch", run_id, "video", "deferred") == 5
 
     cluster.wait_for(all_deferred, 120, "all five videos to be deferred")
     cluster.kill("triggerer-0", signal.SIGKILL)

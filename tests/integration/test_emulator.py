@@ -494,14 +494,20 @@ def test_response_delay_holds_every_gateway_request_but_not_the_control_api(
     assert client.config()["response_delay_seconds"] == 0
 
 
-@pytest.mark.parametrize("value", ["-1", '"0.5"', "true", "null", "1e400"])
-def test_response_delay_must_be_seconds(hailuo_emulator: EmulatorServer, value: str) -> None:
-    response = requests.post(
-        hailuo_emulator.url + "/_emulator/config",
-        data=f'{{"response_delay_seconds": {value}}}',
+def post_raw_config(emulator: EmulatorServer, key: str, raw_json_value: str) -> requests.Response:
+    """The control API's config, sent one key with a JSON value exactly as written (the client's
+    typed arguments could not send ``null`` or a number out of JSON's range)."""
+    return requests.post(
+        emulator.url + "/_emulator/config",
+        data=f'{{"{key}": {raw_json_value}}}',
         headers={"Content-Type": "application/json"},
         timeout=TIMEOUT,
     )
+
+
+@pytest.mark.parametrize("value", ["-1", '"0.5"', "true", "null", "1e400"])
+def test_response_delay_must_be_seconds(hailuo_emulator: EmulatorServer, value: str) -> None:
+    response = post_raw_config(hailuo_emulator, "response_delay_seconds", value)
 
     assert response.status_code == 400
     assert "response_delay_seconds must be a number >= 0" in response.json()["error"]["message"]
@@ -539,12 +545,7 @@ def test_pending_poll_status_answers_unfinished_tasks_only_until_reset(
 
 @pytest.mark.parametrize("value", ["200", "404.0", '"404"', "true", "600"])
 def test_pending_poll_status_must_be_an_error_status(hailuo_emulator: EmulatorServer, value: str) -> None:
-    response = requests.post(
-        hailuo_emulator.url + "/_emulator/config",
-        data=f'{{"pending_poll_status": {value}}}',
-        headers={"Content-Type": "application/json"},
-        timeout=TIMEOUT,
-    )
+    response = post_raw_config(hailuo_emulator, "pending_poll_status", value)
 
     assert response.status_code == 400
     assert "pending_poll_status must be" in response.json()["error"]["message"]

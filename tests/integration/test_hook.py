@@ -32,7 +32,7 @@ from airflow_provider_hailuo.hooks import hailuo as hailuo_hook_module
 from airflow_provider_hailuo.hooks.async_pool import close_shared_sessions, shared_session
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.params import GenerationRequest
-from airflow_provider_hailuo.protocol import ERROR_CODES, failure_error
+from airflow_provider_hailuo.protocol import ERROR_CODES, HailuoTask, failure_error
 from airflow_provider_hailuo.retry import RetryPolicy
 from airflow_provider_hailuo.settings import GatewaySettings
 
@@ -56,6 +56,19 @@ def lighthouse(**params: Any) -> GenerationRequest:
 
 def counts(emulator: EmulatorServer) -> dict[str, Any]:
     return emulator.client.stats()
+
+
+def apoll(task_id: str, hook: HailuoHook | None = None) -> HailuoTask:
+    """``aget_task`` (by default through a new hook) on a loop of its own, whose pooled sessions
+    are closed before it ends."""
+
+    async def poll() -> HailuoTask:
+        try:
+            return await (hook or HailuoHook(retry_policy=FAST_RETRIES)).aget_task(task_id)
+        finally:
+            await close_shared_sessions()
+
+    return asyncio.run(poll())
 
 
 # -- the happy path ------------------------------------------------------------------------------
@@ -267,6 +280,32 @@ def test_waiting_does_not_retry_past_its_deadline(
         hook.wait_for_task(task_id, poll_interval=0.05, timeout=1.0)
     # Attempts at about 0, 0.45 and 0.9 s, perhaps one more poll: none started after the deadline.
     assert counts(hailuo_emulator)["poll"] <= 5
+
+
+def test_the_connection_is_checked_before_any_frame_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    set_connection(monkeypatch, host="http://127.0.0.1:9")  # no API key
+    request = GenerationRequest(first_frame_image=tmp_path / "not-there-yet.png")
+    with pytest.raises(HailuoAuthenticationError, match="no API key"):
+        HailuoHook().submit(request)
+
+
+@pytest.mark.parametrize("client", ["requests", "aiohttp"])
+def test_a_request_that_cannot_be_sent_says_what_to_check(client: str) -> None:
+    import aiohttp
+    import requests
+
+    from airflow_provider_hailuo.hooks.hailuo import _aiohttp_error, _requests_error
+
+    url = "http://gateway.example/model/v1/generation/task/x"
+    if client == "requests":
+        error = _requests_error(requests.exceptions.InvalidHeader("bad header"), url)
+    else:
+        error = _aiohttp_error(aiohttp.InvalidURL(url), url)
+    assert not isinstance(error, HailuoTransientError)  # the same every time: never retried
+    assert "could not be sent" in str(error)
+    assert "create_path/task_path extras" in str(error)
 
 
 def test_a_malformed_response_is_an_error_not_a_result(
@@ -490,14 +529,8 @@ def test_aget_task_does_not_retry_401(
 ) -> None:
     set_connection(monkeypatch, host=hailuo_emulator.url, password="wrong-key")
 
-    async def poll() -> None:
-        try:
-            await HailuoHook(retry_policy=FAST_RETRIES).aget_task("task_x")
-        finally:
-            await close_shared_sessions()
-
     with pytest.raises(HailuoAuthenticationError, match="check the API key"):
-        asyncio.run(poll())
+        apoll("task_x")
     assert counts(hailuo_emulator)["poll"] == 1
 
 
@@ -686,15 +719,9 @@ def test_a_dropped_connection_keeps_no_reference_to_the_request_and_its_key(
         hook.get_task(task_id)
     assert not [text for text in chain_texts(info.value) if SECRET_KEY in text]
 
-    async def poll() -> None:
-        try:
-            await hook.aget_task(task_id)
-        finally:
-            await close_shared_sessions()
-
     hailuo_emulator.client.add_fault("drop", target="poll", times=2)  # aiohttp resends a dropped GET once
     with pytest.raises(HailuoTransientError) as async_info:
-        asyncio.run(poll())
+        apoll(task_id, hook)
     assert not [text for text in chain_texts(async_info.value) if SECRET_KEY in text]
 
 
@@ -894,28 +921,16 @@ def test_aget_task_retries_timeouts_but_not_403(
     task_id = hook.submit(lighthouse())
     hailuo_emulator.client.add_faults([{**fault, "target": "poll"}])
 
-    async def poll() -> None:
-        try:
-            await hook.aget_task(task_id)
-        finally:
-            await close_shared_sessions()
-
     with pytest.raises(error):
-        asyncio.run(poll())
+        apoll(task_id, hook)
     assert counts(hailuo_emulator)["poll"] == polls
 
 
 def test_aget_task_reports_a_refused_connection_after_retrying(monkeypatch: pytest.MonkeyPatch) -> None:
     set_connection(monkeypatch, host=f"http://127.0.0.1:{_closed_port()}", password="k")
 
-    async def poll() -> None:
-        try:
-            await HailuoHook(retry_policy=FAST_RETRIES).aget_task("task_x")
-        finally:
-            await close_shared_sessions()
-
     with pytest.raises(HailuoTransientError, match="could not connect"):
-        asyncio.run(poll())
+        apoll("task_x")
 
 
 def test_a_netrc_file_changes_nothing(
@@ -933,11 +948,5 @@ def test_a_netrc_file_changes_nothing(
     assert task.video_url
     hook.download_video(task.video_url, tmp_path)
 
-    async def poll() -> str:
-        try:
-            return (await HailuoHook(retry_policy=FAST_RETRIES).aget_task(task_id)).status
-        finally:
-            await close_shared_sessions()
-
-    assert asyncio.run(poll()) == "completed"
+    assert apoll(task_id).status == "completed"
     assert counts(hailuo_emulator)["status_codes"].get("401") is None
