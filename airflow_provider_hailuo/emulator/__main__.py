@@ -24,8 +24,10 @@ from collections.abc import Sequence
 # Airflow-free (checked by a test): only the settings' defaults, for --help.
 from airflow_provider_hailuo.emulator.config import (
     DEFAULT_API_KEY,
+    DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS,
     DEFAULT_RENDER_SECONDS,
     DEFAULT_RESPONSE_DELAY_SECONDS,
+    DEFAULT_VIDEO_URL_TTL_SECONDS,
 )
 
 
@@ -54,6 +56,18 @@ def _parser() -> argparse.ArgumentParser:
         help="how long every gateway request waits before it is answered (default: %(default)s)",
     )
     parser.add_argument(
+        "--video-url-ttl-seconds",
+        type=float,
+        default=DEFAULT_VIDEO_URL_TTL_SECONDS,
+        help="how long each video URL works after the poll that handed it out (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--not-found-after-create-seconds",
+        type=float,
+        default=DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS,
+        help="answer polls of tasks younger than this with the gateway's 404 (default: %(default)s)",
+    )
+    parser.add_argument(
         "--public-url",
         default=None,
         help="base of the video URLs handed out, when behind a proxy or port map",
@@ -72,6 +86,8 @@ async def _serve(args: argparse.Namespace) -> None:
         render_seconds=args.render_seconds,
         public_url=args.public_url,
         response_delay_seconds=args.response_delay_seconds,
+        video_url_ttl_seconds=args.video_url_ttl_seconds,
+        not_found_after_create_seconds=args.not_found_after_create_seconds,
         access_log=args.access_log,
     )
     stop = asyncio.Event()

@@ -3,6 +3,13 @@
 The request rules are not re-implemented here: the body is unwrapped by :mod:`protocol`, the
 parameters are checked by :mod:`params` and data-URL frames by :mod:`images`, the very code the
 provider runs before it sends anything, so the emulator and the provider cannot drift apart.
+
+Where the gateway's documentation leaves room, the emulator behaves in the least convenient way
+the real service plausibly could, so that a client's wrong assumption fails a test instead of a
+production run: videos are served from a separate object-storage-like path under signed URLs
+that expire and change on every poll (:mod:`.cdn`), every video is named ``output.mp4`` and has
+bytes of its own (:mod:`.videos`), and a download refused there answers with object storage's
+XML error, not the gateway's JSON.
 """
 
 from __future__ import annotations
@@ -10,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from importlib import resources
 from typing import Any
+from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from airflow_provider_hailuo.defaults import DEFAULT_CREATE_PATH, DEFAULT_TASK_PATH
+from airflow_provider_hailuo.emulator.cdn import BOTH_CREDENTIALS, DOWNLOAD_PREFIX, CdnError
 from airflow_provider_hailuo.emulator.config import ControlError, EmulatorConfig
 from airflow_provider_hailuo.emulator.control import CONTROL_PREFIX, add_control_routes
 from airflow_provider_hailuo.emulator.faults import (
@@ -29,34 +38,32 @@ from airflow_provider_hailuo.emulator.faults import (
     KIND_MALFORMED,
     KIND_SLOW,
     KIND_STATUS,
+    KIND_TRUNCATE,
     Fault,
 )
 from airflow_provider_hailuo.emulator.state import EmulatorState
 from airflow_provider_hailuo.emulator.stats import ENDPOINT_OTHER
 from airflow_provider_hailuo.emulator.tasks import isoformat
-from airflow_provider_hailuo.emulator.webutil import SAMPLE_VIDEO_KEY, STATE_KEY, error_response
+from airflow_provider_hailuo.emulator.videos import video_bytes_for
+from airflow_provider_hailuo.emulator.webutil import STATE_KEY, error_response
 from airflow_provider_hailuo.exceptions import HailuoProtocolError, HailuoValidationError
 from airflow_provider_hailuo.images import check_data_url
 from airflow_provider_hailuo.params import DEFAULT_MODEL, IMAGE_PARAMETERS, validate_wire_params
 from airflow_provider_hailuo.protocol import (
     FINAL_STATUSES,
-    STATUS_COMPLETED,
     STATUS_IN_PROGRESS,
     unwrap_create_body,
 )
 
-FILES_PATH = "/files/{task_id}.mp4"
+# ``.+``: a client that decodes the key's %2F into slashes still reaches the object, as on OSS,
+# where the key is the same either way (and the signature is over the decoded key).
+DOWNLOAD_PATH = DOWNLOAD_PREFIX + "{key:.+}"
 # Two frames of up to 20 MB each, base64-encoded, plus the JSON around them.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 # Bodies above this are parsed and checked in a worker thread so the loop keeps serving pollers.
 _OFF_LOOP_BYTES = 256 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def load_sample_video() -> bytes:
-    """The real H.264 MP4 every completed task points at (a few KB, read once per app)."""
-    return resources.files("airflow_provider_hailuo.emulator").joinpath("assets/sample.mp4").read_bytes()
 
 
 def _header_bytes(value: str) -> bytes | None:
@@ -164,19 +171,52 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     peer = request.transport.get_extra_info("peername") if request.transport is not None else None
     state.record_poll(task.id, peer[1] if peer else None)
     now = time.monotonic()
+    if now - task.created_monotonic < state.config.not_found_after_create_seconds:
+        return error_response(404, "task not found")  # word for word the unknown task's answer
     pending_status = state.config.pending_poll_status
     if pending_status is not None and task.status(now) not in FINAL_STATUSES:
         return error_response(pending_status, f"task {task.status(now)} (pending_poll_status is set)")
-    video_url = f"{_public_base_url(request, state.config)}/files/{task.id}.mp4"
+
+    def video_url() -> str:
+        return state.videos.issue(
+            _public_base_url(request, state.config),
+            task.id,
+            task.created_at,
+            state.config.video_url_ttl_seconds,
+            time.time(),
+        )
+
     return web.json_response(task.view(now, video_url))
 
 
+def _cdn_error_response(error: CdnError) -> web.Response:
+    """Object storage's XML error document: a client must not expect the gateway's JSON here."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n'
+        f"  <Code>{escape(error.code)}</Code>\n"
+        f"  <Message>{escape(error.message)}</Message>\n"
+        f"  <RequestId>{secrets.token_hex(12).upper()}</RequestId>\n"
+        "</Error>\n"
+    )
+    return web.Response(status=error.status, text=body, content_type="application/xml")
+
+
 async def download_video(request: web.Request) -> web.StreamResponse:
-    """No auth, as on a CDN: the URL itself is the credential. Only completed tasks have a file."""
-    task = request.app[STATE_KEY].tasks.get(request.match_info["task_id"])
-    if task is None or task.status(time.monotonic()) != STATUS_COMPLETED:
-        return error_response(404, "file not found")
-    return web.Response(body=request.app[SAMPLE_VIDEO_KEY], content_type="video/mp4")
+    """No auth, as on object storage: the signed URL itself is the credential."""
+    state = request.app[STATE_KEY]
+    if "Authorization" in request.headers:
+        return _cdn_error_response(BOTH_CREDENTIALS)
+    query = request.query
+    found = state.videos.resolve(
+        request.match_info["key"],
+        query.get("Expires"),
+        query.get("OSSAccessKeyId"),
+        query.get("Signature"),
+        time.time(),
+    )
+    if isinstance(found, CdnError):
+        return _cdn_error_response(found)
+    return web.Response(body=video_bytes_for(found), content_type="video/mp4")
 
 
 def _drop(request: web.Request) -> web.Response:
@@ -191,6 +231,20 @@ def _status_response(fault: Fault) -> web.Response:
     retry_after = fault.retry_after_header()
     headers = {"Retry-After": retry_after} if retry_after is not None else None
     return web.Response(status=fault.http_status, body=body, content_type=content_type, headers=headers)
+
+
+async def _truncated(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """``response`` with its full ``Content-Length`` sent but the connection closed halfway through
+    the body, as when a download is cut short; aiohttp then finds the transport closed and stops."""
+    body = response.body if isinstance(response, web.Response) else None
+    if not isinstance(body, bytes) or request.transport is None:
+        return response
+    cut = web.StreamResponse(status=response.status, headers=response.headers)
+    cut.content_length = len(body)
+    await cut.prepare(request)
+    await cut.write(body[: len(body) // 2])
+    request.transport.close()  # close(), not abort(): what was written is flushed first
+    return cut
 
 
 def _malformed_response(fault: Fault, endpoint: str, response: web.StreamResponse) -> web.Response:
@@ -223,6 +277,8 @@ async def _with_fault(
         return response
     if fault.kind == KIND_MALFORMED:
         return _malformed_response(fault, endpoint, response)
+    if fault.kind == KIND_TRUNCATE:
+        return await _truncated(request, response)
     return response
 
 
@@ -269,9 +325,8 @@ def create_app(
     """The emulator as an aiohttp application, to run with any aiohttp runner or test client."""
     app = web.Application(middlewares=[gateway_middleware], client_max_size=MAX_BODY_BYTES)
     app[STATE_KEY] = state or EmulatorState(config)
-    app[SAMPLE_VIDEO_KEY] = load_sample_video()
     app.router.add_post(DEFAULT_CREATE_PATH, create_task, name=ENDPOINT_CREATE)
     app.router.add_get(DEFAULT_TASK_PATH, get_task, name=ENDPOINT_POLL)
-    app.router.add_get(FILES_PATH, download_video, name=ENDPOINT_DOWNLOAD)
+    app.router.add_get(DOWNLOAD_PATH, download_video, name=ENDPOINT_DOWNLOAD)
     add_control_routes(app)
     return app

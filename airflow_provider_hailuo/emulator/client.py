@@ -63,11 +63,16 @@ class EmulatorClient:
         public_url: str | None = None,
         response_delay_seconds: float | None = None,
         pending_poll_status: int | None = None,
+        video_url_ttl_seconds: float | None = None,
+        not_found_after_create_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Change the given settings (``render_seconds`` applies to tasks created afterwards,
         ``response_delay_seconds`` to gateway requests arriving afterwards). ``pending_poll_status``
         (e.g. 404) answers polls of unfinished tasks with that status instead of the task: for
-        clients that only know "2xx means done"; ``reset()`` turns it off again."""
+        clients that only know "2xx means done"; ``reset()`` turns it off again.
+        ``video_url_ttl_seconds`` is how long a video URL works after the poll that handed it out
+        (applies to URLs issued afterwards; 0 issues expired ones); ``not_found_after_create_seconds``
+        answers polls of tasks younger than that with the gateway's JSON 404 "task not found"."""
         changes = {
             key: value
             for key, value in (
@@ -76,6 +81,8 @@ class EmulatorClient:
                 ("public_url", public_url),
                 ("response_delay_seconds", response_delay_seconds),
                 ("pending_poll_status", pending_poll_status),
+                ("video_url_ttl_seconds", video_url_ttl_seconds),
+                ("not_found_after_create_seconds", not_found_after_create_seconds),
             )
             if value is not None
         }
@@ -100,7 +107,11 @@ class EmulatorClient:
         error_shape: str | None = None,
         error_message: str | None = None,
     ) -> dict[str, Any]:
-        """Queue one fault; options left ``None`` take the emulator's defaults. Returns it with its id."""
+        """Queue one fault; options left ``None`` take the emulator's defaults. Returns it with its id.
+
+        ``kind`` is one of ``status`` (``body_shape`` ``"html"`` sends a proxy's nginx error page),
+        ``drop``, ``drop_after_accept``, ``slow``, ``malformed``, ``task_failure`` and ``truncate``
+        (downloads: the full ``Content-Length``, then the connection closes about halfway)."""
         options = {
             "target": target,
             "http_status": http_status,

@@ -1,4 +1,9 @@
-"""The emulator's settings, changeable at run time through the control API."""
+"""The emulator's settings, changeable at run time through the control API.
+
+The defaults are the least convenient behaviour the real gateway plausibly has (video URLs that
+expire, for one), so that a client relying on more than the gateway promises fails a test here
+rather than in production.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,10 @@ from typing import Any
 DEFAULT_API_KEY = "test-key"
 DEFAULT_RENDER_SECONDS = 2.0
 DEFAULT_RESPONSE_DELAY_SECONDS = 0.0
+# One real video URL expired about 9 hours after its task was created (spec/API.md); 10 minutes
+# is as plausible, and short enough that a client keeping URLs for later meets an expired one.
+DEFAULT_VIDEO_URL_TTL_SECONDS = 600.0
+DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS = 0.0
 
 
 class ControlError(ValueError):
@@ -38,6 +47,14 @@ class EmulatorConfig:
     ``public_url`` is the base of the video URLs handed out; unset, the URL the client used to
     reach the emulator is used, which is right unless the emulator sits behind a proxy or port map.
 
+    ``video_url_ttl_seconds`` is how long each video URL works, counted from the poll that issued
+    it (at most that long: its ``Expires`` is whole seconds, rounded down; 0 issues expired URLs).
+    After that the download answers 403 with object storage's XML error, as a real one does.
+
+    ``not_found_after_create_seconds`` answers polls of a task younger than that with the gateway's
+    own JSON 404 "task not found", as a gateway whose task store lags its create endpoint would.
+    0 (the default) turns it off.
+
     ``pending_poll_status``, when set (e.g. 404), answers a poll of a task that is not final yet with
     that HTTP status and the gateway's error body instead of the task, so that a client which only
     knows "2xx means done" (such as the HTTP provider's ``HttpSensorTrigger``, which waits on 404s)
@@ -50,6 +67,8 @@ class EmulatorConfig:
     public_url: str | None = None
     response_delay_seconds: float = DEFAULT_RESPONSE_DELAY_SECONDS
     pending_poll_status: int | None = None
+    video_url_ttl_seconds: float = DEFAULT_VIDEO_URL_TTL_SECONDS
+    not_found_after_create_seconds: float = DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key:
@@ -58,7 +77,12 @@ class EmulatorConfig:
             self.api_key.encode("utf-8")
         except UnicodeEncodeError as err:  # JSON can carry lone surrogates; no header can
             raise ControlError(f"api_key must be encodable as UTF-8: {err}") from None
-        for name in ("render_seconds", "response_delay_seconds"):
+        for name in (
+            "render_seconds",
+            "response_delay_seconds",
+            "video_url_ttl_seconds",
+            "not_found_after_create_seconds",
+        ):
             object.__setattr__(self, name, _seconds(name, getattr(self, name)))
         if self.public_url is not None and (
             not isinstance(self.public_url, str) or not self.public_url.startswith(("http://", "https://"))

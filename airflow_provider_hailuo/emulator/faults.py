@@ -1,7 +1,10 @@
 """Misbehaviour on demand: a queue of faults, each aimed at an endpoint and used up after N uses.
 
-Request faults (``status``, ``drop``, ``drop_after_accept``, ``slow``, ``malformed``) replace or
-disturb the answer to one request each; ``task_failure`` decides how the next created tasks end.
+Request faults (``status``, ``drop``, ``drop_after_accept``, ``slow``, ``malformed``, ``truncate``)
+replace or disturb the answer to one request each; ``task_failure`` decides how the next created
+tasks end. ``truncate`` (downloads only) sends the full ``Content-Length`` but closes the
+connection about halfway through the body, as a download cut short does: a client that trusts
+whatever bytes it received saves half a video.
 Specs are checked strictly (unknown keys are refused) so a misspelt option cannot silently turn a
 test of an error path into a test of the happy path.
 """
@@ -13,6 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from http import HTTPStatus
 from typing import Any
 
 from airflow_provider_hailuo.emulator.config import ControlError
@@ -38,9 +42,20 @@ KIND_DROP_AFTER_ACCEPT = "drop_after_accept"
 KIND_SLOW = "slow"
 KIND_MALFORMED = "malformed"
 KIND_TASK_FAILURE = "task_failure"
+KIND_TRUNCATE = "truncate"
 
-# The four error body shapes of spec/API.md, plus plain text as a proxy in front would send.
-BODY_SHAPES: tuple[str, ...] = ("error.message", "error.error_message", "message", "error", "text")
+# The four error body shapes of spec/API.md, plus plain text and an nginx HTML page, as a proxy in
+# front would send (a 404 page from a proxy is not the gateway's "task not found").
+BODY_SHAPE_TEXT = "text"
+BODY_SHAPE_HTML = "html"
+BODY_SHAPES: tuple[str, ...] = (
+    "error.message",
+    "error.error_message",
+    "message",
+    "error",
+    BODY_SHAPE_TEXT,
+    BODY_SHAPE_HTML,
+)
 MALFORMED_VARIANTS: tuple[str, ...] = ("not_json", "empty", "missing_id", "missing_status")
 
 # The options each kind accepts besides kind, target and times; the fixed target, if any.
@@ -51,9 +66,15 @@ _KIND_OPTIONS: Mapping[str, frozenset[str]] = {
     KIND_SLOW: frozenset({"delay_seconds"}),
     KIND_MALFORMED: frozenset({"malformed"}),
     KIND_TASK_FAILURE: frozenset({"task_status", "error_code", "error_shape", "error_message"}),
+    KIND_TRUNCATE: frozenset(),
 }
 KINDS: tuple[str, ...] = tuple(_KIND_OPTIONS)
-_CREATE_ONLY_KINDS = frozenset({KIND_DROP_AFTER_ACCEPT, KIND_TASK_FAILURE})
+# Kinds that only make sense on one endpoint: that endpoint, and what the kind acts on there.
+_FIXED_TARGETS: Mapping[str, tuple[str, str]] = {
+    KIND_DROP_AFTER_ACCEPT: (ENDPOINT_CREATE, "task creation"),
+    KIND_TASK_FAILURE: (ENDPOINT_CREATE, "task creation"),
+    KIND_TRUNCATE: (ENDPOINT_DOWNLOAD, "video downloads"),
+}
 
 
 @dataclass
@@ -82,8 +103,16 @@ class Fault:
 
     def error_body(self) -> tuple[bytes, str]:
         """The body of a ``status`` fault, in the chosen shape, and its content type."""
+        if self.body_shape == BODY_SHAPE_HTML:
+            # nginx's own error page, which names the status only: ``message`` has no place in it.
+            line = f"{self.http_status} {_reason(self.http_status)}".strip()
+            page = (
+                f"<html>\r\n<head><title>{line}</title></head>\r\n<body>\r\n<center><h1>{line}</h1>"
+                "</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+            )
+            return page.encode(), "text/html"
         message = self.message or HTTP_STATUS_HINTS.get(self.http_status) or "injected fault"
-        if self.body_shape == "text":
+        if self.body_shape == BODY_SHAPE_TEXT:
             return message.encode(), "text/plain"
         payload: dict[str, Any]
         if self.body_shape == "error.message":
@@ -108,6 +137,13 @@ class Fault:
         if code is None and self.task_status == STATUS_FAILED:
             code = DEFAULT_ERROR_CODE
         return TaskOutcome(self.task_status, task_error_payload(code, self.error_shape, self.error_message))
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a code HTTP does not name, such as 599: nginx shows the number alone
+        return ""
 
 
 def _require(condition: bool, message: str) -> None:
@@ -164,12 +200,12 @@ def parse_fault(spec: object, fault_id: int) -> Fault:
         not unknown,
         f"{kind} fault: unknown option(s) {', '.join(map(str, unknown))}; allowed: {sorted(allowed)}",
     )
-    default_target = ENDPOINT_CREATE if kind in _CREATE_ONLY_KINDS else TARGET_ANY
-    target = spec.get("target", default_target)
+    fixed_target, acts_on = _FIXED_TARGETS.get(kind, (None, ""))
+    target = spec.get("target", fixed_target or TARGET_ANY)
     _require(target in TARGETS, f"target={target!r}: must be one of {', '.join(TARGETS)}")
     _require(
-        kind not in _CREATE_ONLY_KINDS or target == ENDPOINT_CREATE,
-        f"a {kind} fault acts on task creation: its target must be {ENDPOINT_CREATE!r}",
+        fixed_target is None or target == fixed_target,
+        f"a {kind} fault acts on {acts_on}: its target must be {fixed_target!r}",
     )
     times = spec.get("times", 1)
     _require(

@@ -16,8 +16,10 @@ from airflow_provider_hailuo.emulator.app import create_app
 from airflow_provider_hailuo.emulator.client import EmulatorClient
 from airflow_provider_hailuo.emulator.config import (
     DEFAULT_API_KEY,
+    DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS,
     DEFAULT_RENDER_SECONDS,
     DEFAULT_RESPONSE_DELAY_SECONDS,
+    DEFAULT_VIDEO_URL_TTL_SECONDS,
     EmulatorConfig,
 )
 from airflow_provider_hailuo.emulator.state import EmulatorState
@@ -110,6 +112,8 @@ class EmulatorServer:
         render_seconds: float = DEFAULT_RENDER_SECONDS,
         public_url: str | None = None,
         response_delay_seconds: float = DEFAULT_RESPONSE_DELAY_SECONDS,
+        video_url_ttl_seconds: float = DEFAULT_VIDEO_URL_TTL_SECONDS,
+        not_found_after_create_seconds: float = DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS,
         access_log: bool = False,
     ) -> None:
         self.host = host
@@ -120,6 +124,8 @@ class EmulatorServer:
                 render_seconds=render_seconds,
                 public_url=public_url,
                 response_delay_seconds=response_delay_seconds,
+                video_url_ttl_seconds=video_url_ttl_seconds,
+                not_found_after_create_seconds=not_found_after_create_seconds,
             )
         )
         self._access_log = access_log

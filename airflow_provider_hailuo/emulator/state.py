@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_provider_hailuo.emulator.cdn import VideoUrls
 from airflow_provider_hailuo.emulator.config import ControlError, EmulatorConfig
 from airflow_provider_hailuo.emulator.faults import FaultQueue
 from airflow_provider_hailuo.emulator.pricing import cost_for
@@ -43,6 +44,7 @@ class EmulatorState:
         self.tasks: dict[str, EmulatedTask] = {}
         self.stats = RequestStats()
         self.faults = FaultQueue()
+        self.videos = VideoUrls()
         # Not a counter since reset but the present: connections open now stay open across a reset.
         self.connections_open = 0
         # (task id, the client's TCP port, wall time) of every answered poll: which connection,
@@ -62,7 +64,7 @@ class EmulatorState:
         self.polls.append((task_id, client_port, time.time()))
 
     def reset(self) -> None:
-        """Back to the state at start: no tasks, counters or faults, and the starting config.
+        """Back to the state at start: no tasks, counters, faults or video URLs, and the starting config.
 
         ``connections_open`` is kept: the connections open now, the control API's own among them,
         are still open after it.
@@ -71,6 +73,7 @@ class EmulatorState:
         self.tasks.clear()
         self.stats = RequestStats()
         self.faults = FaultQueue()
+        self.videos.clear()
         self.polls.clear()
 
     def create_task(self, model: str, params: Mapping[str, Any]) -> EmulatedTask:

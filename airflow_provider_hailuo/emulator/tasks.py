@@ -7,7 +7,7 @@ passed, the way a real render ends; the control API can force a status at any mo
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,14 +149,18 @@ class EmulatedTask:
             return self.forced_at
         return self.created_at + timedelta(seconds=self.render_seconds)
 
-    def view(self, now_monotonic: float, video_url: str) -> dict[str, Any]:
-        """The poll response, shaped like spec/API.md: output and usage only once completed."""
+    def view(self, now_monotonic: float, video_url: Callable[[], str]) -> dict[str, Any]:
+        """The poll response, shaped like spec/API.md: output and usage only once completed.
+
+        ``video_url`` issues a URL; it is called for a completed task only, so that polls of
+        running tasks do not pile up URLs nobody was given.
+        """
         state = self.current(now_monotonic)
         metadata = {"in_queue_at": isoformat(self.created_at), "started_at": isoformat(self.created_at)}
         body: dict[str, Any] = {"id": self.id, "status": state.status, "model": self.model}
         if state.status == STATUS_COMPLETED:
             body["progress"] = 1.0
-            body["output"] = [{"content": [{"type": "video", "url": video_url}]}]
+            body["output"] = [{"content": [{"type": "video", "url": video_url()}]}]
             body["usage"] = {"cost": self.cost, "discount": 0}
         elif state.status not in (STATUS_FAILED, STATUS_CANCELLED):
             body["progress"] = self._progress(now_monotonic)

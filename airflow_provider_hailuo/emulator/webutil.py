@@ -1,4 +1,4 @@
-"""What the gateway handlers and the control handlers share: the app keys and the error body."""
+"""What the gateway handlers and the control handlers share: the state's app key and the error body."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from aiohttp import web
 from airflow_provider_hailuo.emulator.state import EmulatorState
 
 STATE_KEY = web.AppKey("hailuo_emulator_state", EmulatorState)
-SAMPLE_VIDEO_KEY = web.AppKey("hailuo_emulator_sample_video", bytes)
 
 
 def error_response(status: int, message: str) -> web.Response:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest.mock import ANY
 
 import aiohttp
 import pytest
@@ -26,6 +27,7 @@ import requests
 
 from airflow_provider_hailuo.emulator.client import EmulatorControlError
 from airflow_provider_hailuo.emulator.pricing import COST_TABLE
+from airflow_provider_hailuo.emulator.videos import task_id_of_video
 from airflow_provider_hailuo.protocol import (
     ERROR_CODES,
     build_create_body,
@@ -66,6 +68,14 @@ def created_task_id(emulator: EmulatorServer, **params: Any) -> str:
     assert response.status_code == 200, response.text
     task_id: str = response.json()["id"]
     return task_id
+
+
+def video_url_of(emulator: EmulatorServer, task_id: str) -> str:
+    """The video URL a poll of the completed task ``task_id`` hands out: a new one on every call."""
+    response = poll(emulator, task_id)
+    assert response.status_code == 200, response.text
+    url: str = response.json()["output"][0]["content"][0]["url"]
+    return url
 
 
 def png_data_url(width: int, height: int) -> str:
@@ -238,9 +248,8 @@ def test_task_runs_in_progress_then_completes(hailuo_emulator: EmulatorServer) -
 
     assert done["status"] == "completed"
     assert done["progress"] == 1.0
-    assert done["output"] == [
-        {"content": [{"type": "video", "url": f"{hailuo_emulator.url}/files/{created['id']}.mp4"}]}
-    ]
+    assert done["output"] == [{"content": [{"type": "video", "url": ANY}]}]
+    assert done["output"][0]["content"][0]["url"].startswith(f"{hailuo_emulator.url}/cdn/")
     assert done["usage"] == {"cost": "0.28", "discount": 0}
     assert set(done["metadata"]) == {"in_queue_at", "started_at", "completed_at"}
     assert done["error"] is None
@@ -347,26 +356,31 @@ def test_body_that_is_not_json_is_400(hailuo_emulator: EmulatorServer) -> None:
 # --- the video file -------------------------------------------------------------------------------
 
 
+# (The URLs' shape, expiry and signature, and each task's own bytes: test_emulator_downloads.py.)
+
+
 def test_completed_task_video_is_a_real_mp4_served_without_auth(hailuo_emulator: EmulatorServer) -> None:
     hailuo_emulator.client.configure(render_seconds=0)
     task_id = created_task_id(hailuo_emulator)
-    video_url = poll(hailuo_emulator, task_id).json()["output"][0]["content"][0]["url"]
 
-    response = requests.get(video_url, timeout=TIMEOUT)
+    response = requests.get(video_url_of(hailuo_emulator, task_id), timeout=TIMEOUT)
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "video/mp4"
     assert int(response.headers["Content-Length"]) == len(response.content) > 1000
     assert response.content[4:8] == b"ftyp"
     assert b"avc1" in response.content  # H.264
+    assert task_id_of_video(response.content) == task_id
 
 
-def test_video_of_an_unfinished_or_unknown_task_is_404(hailuo_emulator: EmulatorServer) -> None:
+def test_an_unfinished_task_has_no_video_url(hailuo_emulator: EmulatorServer) -> None:
     hailuo_emulator.client.configure(render_seconds=60)
-    task_id = created_task_id(hailuo_emulator)
 
-    assert requests.get(f"{hailuo_emulator.url}/files/{task_id}.mp4", timeout=TIMEOUT).status_code == 404
-    assert requests.get(f"{hailuo_emulator.url}/files/task_nope.mp4", timeout=TIMEOUT).status_code == 404
+    body = poll(hailuo_emulator, created_task_id(hailuo_emulator)).json()
+
+    assert "output" not in body
+    assert requests.get(f"{hailuo_emulator.url}/files/{body['id']}.mp4", timeout=TIMEOUT).status_code == 404
+    assert hailuo_emulator.client.stats()["other"] == 1  # the old path is no download at all
 
 
 # --- counters -------------------------------------------------------------------------------------
@@ -376,10 +390,11 @@ def test_counters_are_exact(hailuo_emulator: EmulatorServer) -> None:
     hailuo_emulator.client.configure(render_seconds=0)
     task_id = created_task_id(hailuo_emulator)
     create(hailuo_emulator, create_body(duration=7))
-    for _ in range(3):
+    video_url = video_url_of(hailuo_emulator, task_id)  # the first of three polls
+    for _ in range(2):
         poll(hailuo_emulator, task_id)
     poll(hailuo_emulator, "task_unknown")
-    requests.get(f"{hailuo_emulator.url}/files/{task_id}.mp4", timeout=TIMEOUT)
+    requests.get(video_url, timeout=TIMEOUT)
     requests.get(f"{hailuo_emulator.url}/nowhere", timeout=TIMEOUT)
     hailuo_emulator.client.tasks()  # the control API is not counted
 
@@ -611,12 +626,14 @@ def test_fault_targets_only_its_endpoint_and_any_hits_the_next_request(
     hailuo_emulator: EmulatorServer,
 ) -> None:
     client = hailuo_emulator.client
+    client.configure(render_seconds=0)
     client.add_fault("status", target="poll", http_status=503)
     task_id = created_task_id(hailuo_emulator)  # create is not the target
 
     assert poll(hailuo_emulator, task_id).status_code == 503
+    video_url = video_url_of(hailuo_emulator, task_id)
     client.add_fault("status", target="any", http_status=500)
-    assert requests.get(f"{hailuo_emulator.url}/files/{task_id}.mp4", timeout=TIMEOUT).status_code == 500
+    assert requests.get(video_url, timeout=TIMEOUT).status_code == 500
     assert client.faults() == []
 
 
@@ -716,9 +733,10 @@ def test_malformed_answers(hailuo_emulator: EmulatorServer, target: str, variant
 def test_malformed_download_is_not_an_mp4(hailuo_emulator: EmulatorServer) -> None:
     hailuo_emulator.client.configure(render_seconds=0)
     task_id = created_task_id(hailuo_emulator)
+    video_url = video_url_of(hailuo_emulator, task_id)
     hailuo_emulator.client.add_fault("malformed", target="download")
 
-    response = requests.get(f"{hailuo_emulator.url}/files/{task_id}.mp4", timeout=TIMEOUT)
+    response = requests.get(video_url, timeout=TIMEOUT)
 
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
@@ -812,6 +830,10 @@ def test_forced_task_status(hailuo_emulator: EmulatorServer) -> None:
         ({"kind": "status", "times": 0}, "times must be"),
         ({"kind": "task_failure", "error_code": "E1"}, "must be digits"),
         ({"kind": "malformed", "malformed": "garbled"}, "malformed must be"),
+        ({"kind": "status", "body_shape": "xml"}, "body_shape must be one of"),
+        ({"kind": "truncate", "target": "poll"}, "target must be 'download'"),
+        ({"kind": "truncate", "target": "any"}, "target must be 'download'"),
+        ({"kind": "truncate", "delay_seconds": 1}, "unknown option"),
     ],
 )
 def test_invalid_fault_specs_are_refused(
@@ -943,6 +965,10 @@ def test_console_script_prints_its_url_and_stops_on_sigterm() -> None:
             "k",
             "--render-seconds",
             "0",
+            "--video-url-ttl-seconds",
+            "30",
+            "--not-found-after-create-seconds",
+            "0.5",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -954,7 +980,9 @@ def test_console_script_prints_its_url_and_stops_on_sigterm() -> None:
         assert url.startswith("http://127.0.0.1:")
         with EmulatorClient(url) as client:
             client.wait_until_ready(timeout=10)
-            assert client.config()["api_key"] == "k"
+            config = client.config()
+            assert (config["api_key"], config["video_url_ttl_seconds"]) == ("k", 30)
+            assert config["not_found_after_create_seconds"] == 0.5
             response = requests.post(
                 url + CREATE_PATH, json=create_body(), headers={"Authorization": "Bearer k"}, timeout=TIMEOUT
             )
