@@ -95,6 +95,12 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Only if your gateway differs; must contain {task_id}",
                         "schema": {"type": ["string", "null"], "default": DEFAULT_TASK_PATH},
                     },
+                    "allowed_frame_roots": {
+                        "label": "Allowed frame roots",
+                        "description": "Local folders and storage URI prefixes frames may be read from, "
+                        "comma-separated (e.g. /data/stills, s3://bucket/stills/); empty: anywhere",
+                        "schema": {"type": ["string", "null"]},
+                    },
                 },
             }
         ],

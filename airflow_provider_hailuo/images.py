@@ -5,6 +5,10 @@ by file name), size, short side and aspect ratio. Pillow only reads the header, 
 streams the file in chunks, so a 19 MB image costs about its base64 size twice in memory, not
 the decoded pixels. Pillow and Airflow's ObjectStoragePath are imported lazily: this module is
 reachable from the operator module, which must stay cheap to import at DAG-parse time.
+
+A frame rendered from ``dag_run.conf`` or an upstream XCom can name any file the worker can read
+and any object its connections reach; the connection extra ``allowed_frame_roots`` narrows that
+(see :func:`resolve_image`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,26 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import unquote
 
-from airflow_provider_hailuo.exceptions import HailuoImageError, HailuoValidationError
+from airflow_provider_hailuo.exceptions import HailuoError, HailuoImageError, HailuoValidationError
+from airflow_provider_hailuo.settings import EXTRA_ALLOWED_FRAME_ROOTS
+from airflow_provider_hailuo.storage import (
+    LOCAL_SCHEMES,
+    StorageLocation,
+    check_path_opens,
+    check_uri_opens,
+    is_object_storage_path,
+    object_storage_location,
+    object_storage_path_class,
+    parse_frame_root,
+    redact_uri,
+    uri_scheme,
+)
 from airflow_provider_hailuo.urls import is_http_url
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 # What the gateway accepts (the seed's image requirements), by Pillow format name. Pillow calls a
 # JPEG with multi-picture data (as phones and cameras write them) "MPO"; it is a JPEG file.
@@ -92,38 +110,30 @@ def is_remote_url(value: str) -> bool:
     return value.lower().startswith(("http://", "https://"))
 
 
-def _object_storage_path_class() -> type[Any] | None:
-    try:
-        from airflow.providers.common.compat.sdk import ObjectStoragePath
-    except ImportError:  # pragma: no cover - every supported Airflow has it
-        return None
-    return ObjectStoragePath
-
-
-def _is_object_storage_path(source: object) -> bool:
-    # Checked by name first so DAG-parse-time checks need not import Airflow's IO layer.
-    if type(source).__name__ != "ObjectStoragePath" and not any(
-        cls.__name__ == "ObjectStoragePath" for cls in type(source).__mro__
-    ):
-        return False
-    cls = _object_storage_path_class()
-    return cls is not None and isinstance(source, cls)
-
-
-def check_source(source: object, parameter: str) -> None:
-    """Cheap checks that need no I/O: the source's type, and the shape of a URL or data URL."""
+def check_source(source: object, parameter: str, *, registry: bool = True) -> None:
+    """Cheap checks that need no I/O: the source's type, the shape of a URL or data URL, and that
+    Airflow has a filesystem for an object storage URI's scheme (``registry``: see
+    :func:`~airflow_provider_hailuo.storage.check_uri_opens`)."""
     if isinstance(source, str):
         if not source.strip():
             raise HailuoValidationError(parameter, f"{parameter} is empty")
         if is_remote_url(source):
             if not is_http_url(source):
                 raise HailuoValidationError(parameter, f"{parameter}={source!r} is not a valid http(s) URL")
-        elif source.startswith("data:") and not _DATA_URL.match(source[:256]):
-            raise HailuoValidationError(
-                parameter, f"{parameter}={shorten(source)!r} is not a data URL (data:image/png;base64,...)"
-            )
+        elif source.startswith("data:"):
+            if not _DATA_URL.match(source[:256]):
+                raise HailuoValidationError(
+                    parameter,
+                    f"{parameter}={shorten(source)!r} is not a data URL (data:image/png;base64,...)",
+                )
+        else:
+            check_uri_opens(source, parameter, registry=registry)
         return
-    if isinstance(source, (bytes, bytearray, memoryview, os.PathLike)) or _is_object_storage_path(source):
+    # Before os.PathLike: on Airflow 2 an ObjectStoragePath is one.
+    if is_object_storage_path(source):
+        check_path_opens(source, parameter, registry=registry)
+        return
+    if isinstance(source, (bytes, bytearray, memoryview, os.PathLike)):
         return
     if callable(getattr(source, "read", None)):
         return
@@ -262,36 +272,118 @@ def check_data_url(value: str, parameter: str) -> ImageInfo:
     return info
 
 
-def resolve_image(source: object, parameter: str) -> ResolvedImage:
+@dataclass(frozen=True)
+class _FrameRoots:
+    """The allowed frame roots by kind; ``listed`` is how refusals quote them."""
+
+    local: tuple[Path, ...]
+    storage: tuple[StorageLocation, ...]
+    listed: str
+
+
+def _frame_roots(allowed_roots: Sequence[str]) -> _FrameRoots:
+    local: list[Path] = []
+    storage: list[StorageLocation] = []
+    for entry in allowed_roots:
+        try:
+            root = parse_frame_root(entry)
+        except ValueError as err:
+            raise HailuoValidationError(
+                EXTRA_ALLOWED_FRAME_ROOTS, f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS}: {err}"
+            ) from None
+        if isinstance(root, Path):
+            local.append(root)
+        else:
+            storage.append(root)
+    listed = ", ".join(str(root) for root in [*local, *storage]) or "none"
+    return _FrameRoots(tuple(local), tuple(storage), listed)
+
+
+def _inside_local_root(path: Path, label: str, parameter: str, roots: _FrameRoots) -> Path:
+    """``path`` with symlinks and ``..`` resolved, when that lies in a local root; refused otherwise.
+
+    Roots are resolved too (at check time, on the worker), so a root that is itself a symlink works.
+    """
+    real = Path(os.path.realpath(path))
+    if any(real.is_relative_to(os.path.realpath(root)) for root in roots.local):
+        return real
+    raise HailuoValidationError(
+        parameter,
+        f"{parameter}={label!r} resolves to {str(real)!r}, outside every root of the connection extra "
+        f"{EXTRA_ALLOWED_FRAME_ROOTS}; allowed: {roots.listed}",
+    )
+
+
+def _inside_storage_root(location: StorageLocation, label: str, parameter: str, roots: _FrameRoots) -> None:
+    """Refuse an object outside every URI prefix root (same store and bucket, whole key segments)."""
+    # "." and ".." are plain key text to S3 but climb on filesystems that resolve them (SFTP, ...),
+    # and some filesystems unquote keys: refused in either spelling rather than guessed about.
+    if any(part in (".", "..") for segment in location.segments for part in unquote(segment).split("/")):
+        raise HailuoValidationError(
+            parameter,
+            f"{parameter}={label!r}: '.' and '..' segments are refused while the connection extra "
+            f"{EXTRA_ALLOWED_FRAME_ROOTS} is set",
+        )
+    if any(location.within(root) for root in roots.storage):
+        return
+    # The label drops the userinfo (it could hold a password); a connection id alone is quoted,
+    # since a root only covers a connection it names.
+    conn_id = location.conn_id if location.conn_id and ":" not in location.conn_id else None
+    via = (
+        f"; a root covers connection {conn_id!r} only if it names it "
+        f"({location.scheme}://{conn_id}@bucket/prefix/)"
+        if conn_id
+        else ""
+    )
+    raise HailuoValidationError(
+        parameter,
+        f"{parameter}={label!r} is outside every root of the connection extra "
+        f"{EXTRA_ALLOWED_FRAME_ROOTS}; allowed: {roots.listed}{via}",
+    )
+
+
+def resolve_image(
+    source: object, parameter: str, *, allowed_roots: Sequence[str] | None = None
+) -> ResolvedImage:
     """Turn any supported source into what is sent, after every check that can be made locally.
 
     http(s) URLs are sent as they are: the gateway fetches them, so their contents are its to check.
     A string that is neither a URL nor a data URL is a local path or an ObjectStoragePath URI.
+
+    ``allowed_roots`` (the connection extra ``allowed_frame_roots``; None allows everything) limits
+    what the worker reads for a frame that may come from ``dag_run.conf`` or an XCom: a local path
+    (text, os.PathLike or a ``file://`` URI) only when its real path, symlinks and ``..`` resolved,
+    is inside one of its absolute directories; an object storage URI or ObjectStoragePath only under
+    one of its URI prefixes (same scheme, connection and bucket, then whole key segments). http(s)
+    and data URLs, bytes and file objects are not limited: the gateway, not the worker, fetches a
+    URL; a data URL carries its content with it; bytes and file objects come from DAG code, which
+    a conf value or an XCom (JSON) cannot supply.
     """
     check_source(source, parameter)
+    roots = None if allowed_roots is None else _frame_roots(allowed_roots)
     if isinstance(source, str):
         if is_remote_url(source):
             return ResolvedImage(source, None)
         if source.startswith("data:"):
             return ResolvedImage(source, check_data_url(source, parameter))
         if "://" in source:
-            cls = _object_storage_path_class()
-            if cls is None:  # pragma: no cover
-                raise HailuoValidationError(
-                    parameter, f"{parameter}={source!r}: ObjectStoragePath is unavailable"
-                )
-            return _from_object_storage(cls(source), parameter)
-        return _from_path(Path(source).expanduser(), parameter)
+            return _from_uri(source, parameter, roots)
+        return _from_path(Path(source).expanduser(), parameter, roots)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _from_stream(io.BytesIO(bytes(source)), parameter, f"{len(source)} bytes")
-    if _is_object_storage_path(source):
+    if is_object_storage_path(source):
+        if roots is not None:
+            _check_object_root(source, parameter, roots)
         return _from_object_storage(source, parameter)
     if isinstance(source, os.PathLike):
-        return _from_path(Path(os.fspath(source)), parameter)
+        return _from_path(Path(os.fspath(source)), parameter, roots)
     return _from_stream(source, parameter, getattr(source, "name", None) or "file object")  # type: ignore[arg-type]
 
 
-def _from_path(path: Path, parameter: str) -> ResolvedImage:
+def _from_path(path: Path, parameter: str, roots: _FrameRoots | None) -> ResolvedImage:
+    if roots is not None:
+        # What is opened is the resolved path that was checked, not the name it was given as.
+        path = _inside_local_root(path, str(path), parameter, roots)
     label = str(path)
     if not path.is_file():
         raise HailuoImageError(
@@ -306,11 +398,46 @@ def _from_path(path: Path, parameter: str) -> ResolvedImage:
         return _from_stream(handle, parameter, label)
 
 
+def _from_uri(uri: str, parameter: str, roots: _FrameRoots | None) -> ResolvedImage:
+    local = uri_scheme(uri) in LOCAL_SCHEMES
+    if roots is not None and not local:
+        # Checked before the path is built: building one that names a connection can look it up.
+        _inside_storage_root(StorageLocation.from_uri(uri), redact_uri(uri), parameter, roots)
+    cls = object_storage_path_class()
+    if cls is None:  # pragma: no cover
+        raise HailuoValidationError(
+            parameter, f"{parameter}={redact_uri(uri)!r}: ObjectStoragePath is unavailable"
+        )
+    path = cls(uri)
+    if roots is not None and local:
+        # Checked on the path Airflow opens: it reads "file://dir/x" relative to the working directory.
+        _inside_local_root(Path(path.path), redact_uri(uri), parameter, roots)
+    return _from_object_storage(path, parameter)
+
+
+def _check_object_root(path: Any, parameter: str, roots: _FrameRoots) -> None:
+    label = redact_uri(str(path))
+    if (path.protocol or "file") in LOCAL_SCHEMES:
+        _inside_local_root(Path(path.path), label, parameter, roots)
+    else:
+        _inside_storage_root(object_storage_location(path), label, parameter, roots)
+
+
 def _from_object_storage(path: Any, parameter: str) -> ResolvedImage:
-    label = str(path)
+    label = redact_uri(str(path))
     try:
-        handle = path.open("rb")
+        with path.open("rb") as handle:
+            return _from_stream(handle, parameter, label)
+    except HailuoError:
+        raise  # the image's own refusals: format, size, shape
     except FileNotFoundError as err:
         raise HailuoImageError(parameter, f"{parameter}={label!r}: no such object") from err
-    with handle:
-        return _from_stream(handle, parameter, label)
+    except Exception as err:
+        # Whatever the filesystem raises (a missing connection, a refused credential, a network
+        # fault, ...): its message may quote a connection's details, so only its type is quoted.
+        # The cause stays chained for the task log, where Airflow masks connection secrets.
+        raise HailuoImageError(
+            parameter,
+            f"{parameter}={label!r}: the object could not be read ({type(err).__name__}); check the URI, "
+            "its connection and the worker's access to it",
+        ) from err

@@ -6,7 +6,9 @@ triggerer's non-blocking lookup) read a connection the same way.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,7 @@ from airflow_provider_hailuo.defaults import (
 )
 from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
 from airflow_provider_hailuo.protocol import task_path
+from airflow_provider_hailuo.storage import parse_frame_root
 from airflow_provider_hailuo.urls import is_http_url
 
 # Connection extras (the UI's fields and the JSON form share these names).
@@ -32,6 +35,8 @@ EXTRA_CREATE_PATH = "create_path"
 EXTRA_TASK_PATH = "task_path"
 EXTRA_RETRY_LIMIT = "retry_limit"
 EXTRA_RETRY_DELAY = "retry_delay"
+# Where a frame given as a local path or an object storage URI may be read from (unset: anywhere).
+EXTRA_ALLOWED_FRAME_ROOTS = "allowed_frame_roots"
 
 
 def normalise_base_url(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:
@@ -77,6 +82,60 @@ def _attempts(extras: Mapping[str, Any]) -> int:
     return int(str(value))
 
 
+def _root_entries(value: object) -> list[object]:
+    """The extra's entries: a JSON list (as the extra's JSON holds it, or as text), or text with one
+    entry per comma or line (a directory whose name has a comma needs the JSON form)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.startswith("["):
+            return [part for part in re.split(r"[,\n]", text) if part.strip()]
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise HailuoValidationError(
+                EXTRA_ALLOWED_FRAME_ROOTS,
+                f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS} is not a valid JSON list "
+                f"({err.msg} at character {err.pos})",
+            ) from None
+    if not isinstance(value, list):
+        raise HailuoValidationError(
+            EXTRA_ALLOWED_FRAME_ROOTS,
+            f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS} must be a JSON list of strings or text with one "
+            f"entry per comma or line, got {type(value).__name__}",
+        )
+    return value
+
+
+def _frame_roots(extras: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Each root checked and written one way (``s3://bucket/stills/``, ``/data/stills``); None if unset."""
+    value = extras.get(EXTRA_ALLOWED_FRAME_ROOTS)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    roots: list[str] = []
+    for entry in _root_entries(value):
+        if not isinstance(entry, str):
+            raise HailuoValidationError(
+                EXTRA_ALLOWED_FRAME_ROOTS,
+                f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS}: every entry must be a string, "
+                f"got {type(entry).__name__}",
+            )
+        try:
+            roots.append(str(parse_frame_root(entry)))
+        except ValueError as err:
+            raise HailuoValidationError(
+                EXTRA_ALLOWED_FRAME_ROOTS, f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS}: {err}"
+            ) from None
+    if not roots:
+        # An empty list would refuse every local and object storage frame: more likely a slip
+        # than the intent, and "unset" already means "anywhere".
+        raise HailuoValidationError(
+            EXTRA_ALLOWED_FRAME_ROOTS,
+            f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS} lists no roots: list absolute directories or "
+            "object storage prefixes (s3://bucket/stills/), or remove it to allow frames from anywhere",
+        )
+    return tuple(roots)
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     """Everything a client needs; the API key is excluded from ``repr`` so it never reaches a log."""
@@ -89,6 +148,8 @@ class GatewaySettings:
     task_path: str = DEFAULT_TASK_PATH
     retry_limit: int = DEFAULT_RETRY_LIMIT
     retry_delay: float = DEFAULT_RETRY_DELAY
+    # None: frames may be read from anywhere the worker reaches (see images.resolve_image).
+    allowed_frame_roots: tuple[str, ...] | None = None
 
     @classmethod
     def from_connection(
@@ -128,6 +189,7 @@ class GatewaySettings:
             task_path=template,
             retry_limit=_attempts(extras),
             retry_delay=_positive_float(extras, EXTRA_RETRY_DELAY, DEFAULT_RETRY_DELAY),
+            allowed_frame_roots=_frame_roots(extras),
         )
 
     @property
@@ -139,8 +201,3 @@ class GatewaySettings:
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
-
-    def is_gateway_url(self, url: str) -> bool:
-        """Whether ``url`` is on the gateway's origin: only there may the API key be sent."""
-        gateway, other = urlsplit(self.base_url), urlsplit(url)
-        return (gateway.scheme, gateway.netloc) == (other.scheme, other.netloc)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import base64
 import io
 import os
+import socket
 import tracemalloc
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, ObjectStoragePath
+from fsspec.implementations.memory import MemoryFileSystem
 from PIL import Image
 
+from airflow_provider_hailuo import images, storage
 from airflow_provider_hailuo.exceptions import HailuoImageError, HailuoValidationError
 from airflow_provider_hailuo.images import (
     MAX_IMAGE_BYTES,
@@ -21,6 +26,8 @@ from airflow_provider_hailuo.images import (
     resolve_image,
     shorten,
 )
+from airflow_provider_hailuo.settings import EXTRA_ALLOWED_FRAME_ROOTS
+from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_0_PLUS
 
 PARAM = "first_frame_image"
 FORMATS = [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
@@ -467,3 +474,330 @@ def test_a_camera_jpeg_with_multi_picture_data_is_a_jpeg() -> None:
 
 def test_a_malformed_ipv6_url_is_a_validation_error() -> None:
     refused("http://[bad/frame.png", "not a valid http")
+
+
+# --- schemes Airflow cannot open ---------------------------------------------------------------
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any name lookup or connection fails the test: refusing a scheme must not reach out."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"network access: {args!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.fixture
+def ftp_unregistered() -> None:
+    if storage.is_known_scheme("ftp"):  # pragma: no cover - no released provider registers ftp://
+        pytest.skip("a provider here registers ftp://")
+
+
+@pytest.mark.usefixtures("no_network", "ftp_unregistered")
+@pytest.mark.parametrize("parameter", ["first_frame_image", "last_frame_image"])
+def test_ftp_frame_is_refused_by_check_source_naming_the_parameter(parameter: str) -> None:
+    with pytest.raises(HailuoValidationError) as info:
+        check_source("ftp://host/a.png", parameter)
+    assert info.value.parameter == parameter
+    known = ", ".join(sorted(storage.known_schemes()))
+    assert str(info.value).startswith(
+        f"{parameter}='ftp://host/a.png': Airflow has no filesystem for 'ftp://' here; known: {known}"
+    )
+    refused("ftp://host/a.png", "no filesystem for 'ftp://'", parameter=parameter)
+
+
+@pytest.mark.usefixtures("no_network", "ftp_unregistered")
+def test_ftp_object_storage_path_frame_is_refused() -> None:
+    refused(ObjectStoragePath("ftp://host/a.png"), "no filesystem for 'ftp://'")
+
+
+@pytest.mark.usefixtures("no_network", "ftp_unregistered")
+def test_refused_frame_uri_is_quoted_without_credentials() -> None:
+    error = refused("ftp://user:hunter2@host/a.png?token=abc", "no filesystem")
+    assert "'ftp://host/a.png'" in str(error)
+    assert "hunter2" not in str(error)
+    assert "token" not in str(error)
+
+
+def test_text_before_the_scheme_separator_must_be_a_scheme() -> None:
+    refused("frames/v1://a.png", "'frames/v1' is not a URI scheme")
+
+
+def test_local_scheme_follows_the_airflow_version(tmp_path: Path) -> None:
+    path = write(tmp_path, "frame.png", image_bytes())
+    if AIRFLOW_V_3_0_PLUS:
+        assert resolve_image(f"local://{path}", PARAM).info is not None
+    else:
+        refused(f"local://{path}", "no filesystem for 'local://'")
+
+
+# --- errors reading an object ------------------------------------------------------------------
+
+
+def test_object_storage_directory_is_an_image_error_naming_the_parameter(tmp_path: Path) -> None:
+    error = refused(f"file://{tmp_path}", r"the object could not be read \(IsADirectoryError\)")
+    assert isinstance(error, HailuoImageError)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        PermissionError("Access Denied for key AKIAEXAMPLE"),
+        ValueError("No filesystem registered for scheme file, secret=AKIAEXAMPLE"),
+        OSError("connection reset by 10.0.0.1 for AKIAEXAMPLE"),
+        AirflowNotFoundException("The conn_id `AKIAEXAMPLE` isn't defined"),
+    ],
+)
+def test_failures_opening_an_object_quote_only_their_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    def fail(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(ObjectStoragePath, "open", fail)
+    uri = f"file://reader:pw@{tmp_path}/frame.png?sig=xyz"
+    error = refused(uri, f"could not be read \\({type(failure).__name__}\\)")
+    assert isinstance(error, HailuoImageError)
+    assert f"'file://{tmp_path}/frame.png'" in str(error)
+    for secret in ("AKIAEXAMPLE", "reader", "pw@", "sig"):
+        assert secret not in str(error)
+    assert error.__cause__ is failure
+
+
+def test_an_unreadable_image_in_object_storage_keeps_its_own_refusal(tmp_path: Path) -> None:
+    path = write(tmp_path, "frame.png", image_bytes(fmt="GIF"))
+    refused(f"file://{path}", "the image is GIF")
+    refused(ObjectStoragePath(f"file://{path}"), "the image is GIF")
+
+
+# --- allowed frame roots: local ----------------------------------------------------------------
+
+
+def roots_refuse(source: object, roots: Sequence[str], match: str, parameter: str = PARAM) -> str:
+    with pytest.raises(HailuoValidationError, match=match) as info:
+        resolve_image(source, parameter, allowed_roots=roots)
+    assert not isinstance(info.value, HailuoImageError)  # refused before anything is read
+    assert info.value.parameter == parameter
+    message = str(info.value)
+    assert parameter in message
+    assert EXTRA_ALLOWED_FRAME_ROOTS in message
+    return message
+
+
+@pytest.fixture
+def stills(tmp_path: Path) -> Path:
+    """An allowed root holding a valid frame, next to a directory that is not allowed."""
+    root = tmp_path / "stills"
+    root.mkdir()
+    write(root, "frame.png", image_bytes())
+    (tmp_path / "private").mkdir()
+    write(tmp_path / "private", "secret.png", image_bytes())
+    return root
+
+
+def local_forms(path: Path) -> list[object]:
+    return [str(path), path, f"file://{path}", ObjectStoragePath(f"file://{path}")]
+
+
+@pytest.mark.parametrize("form", range(4))
+def test_frame_inside_a_local_root_is_read(stills: Path, form: int) -> None:
+    source = local_forms(stills / "frame.png")[form]
+    assert resolve_image(source, PARAM, allowed_roots=[str(stills)]).info is not None
+
+
+@pytest.mark.parametrize("form", range(4))
+def test_frame_outside_every_local_root_is_refused(stills: Path, form: int) -> None:
+    secret = stills.parent / "private" / "secret.png"
+    message = roots_refuse(local_forms(secret)[form], [str(stills)], "outside every root")
+    assert f"resolves to '{secret}'" in message
+    assert f"allowed: {stills}" in message
+
+
+@pytest.mark.parametrize("form", range(4))
+def test_dot_dot_cannot_climb_out_of_a_local_root(stills: Path, form: int) -> None:
+    escape = Path(f"{stills}/../private/secret.png")
+    roots_refuse(local_forms(escape)[form], [str(stills)], "outside every root")
+
+
+@pytest.mark.parametrize("form", range(4))
+def test_symlink_inside_a_root_to_a_file_outside_is_refused(stills: Path, form: int) -> None:
+    link = stills / "innocent.png"
+    link.symlink_to(stills.parent / "private" / "secret.png")
+    message = roots_refuse(local_forms(link)[form], [str(stills)], "outside every root")
+    assert "private" in message
+
+
+def test_symlinked_directory_inside_a_root_pointing_outside_is_refused(stills: Path) -> None:
+    (stills / "more").symlink_to(stills.parent / "private", target_is_directory=True)
+    roots_refuse(str(stills / "more" / "secret.png"), [str(stills)], "outside every root")
+
+
+def test_symlink_outside_to_a_file_inside_is_read(stills: Path) -> None:
+    link = stills.parent / "private" / "link.png"
+    link.symlink_to(stills / "frame.png")
+    assert resolve_image(link, PARAM, allowed_roots=[str(stills)]).info is not None
+
+
+def test_a_root_that_is_itself_a_symlink_holds_its_targets_files(stills: Path) -> None:
+    alias = stills.parent / "alias"
+    alias.symlink_to(stills, target_is_directory=True)
+    assert resolve_image(stills / "frame.png", PARAM, allowed_roots=[str(alias)]).info is not None
+    assert resolve_image(alias / "frame.png", PARAM, allowed_roots=[str(stills)]).info is not None
+
+
+def test_a_directory_named_like_a_root_is_not_inside_it(stills: Path) -> None:
+    lookalike = stills.parent / "stills-evil"
+    lookalike.mkdir()
+    write(lookalike, "frame.png", image_bytes())
+    roots_refuse(lookalike / "frame.png", [str(stills)], "outside every root")
+
+
+def test_relative_frame_path_is_resolved_before_the_check(
+    stills: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(stills)
+    assert resolve_image("frame.png", PARAM, allowed_roots=[str(stills)]).info is not None
+    roots_refuse("../private/secret.png", [str(stills)], "outside every root")
+
+
+def test_a_missing_file_outside_the_roots_is_refused_as_outside(stills: Path) -> None:
+    # Not "no such file": a frame value must not learn which files exist outside the roots.
+    roots_refuse(stills.parent / "private" / "nowhere.png", [str(stills)], "outside every root")
+
+
+def test_a_missing_file_inside_a_root_is_missing(stills: Path) -> None:
+    with pytest.raises(HailuoImageError, match="no such file"):
+        resolve_image(stills / "nowhere.png", PARAM, allowed_roots=[str(stills)])
+
+
+def test_any_of_several_roots_will_do(stills: Path) -> None:
+    other = stills.parent / "private"
+    roots = ["s3://bucket/stills/", str(other), str(stills)]
+    assert resolve_image(other / "secret.png", PARAM, allowed_roots=roots).info is not None
+
+
+def test_no_roots_limits_nothing(stills: Path) -> None:
+    assert resolve_image(stills.parent / "private" / "secret.png", PARAM, allowed_roots=None).info is not None
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda data: "https://example.com/frame.png",
+        lambda data: data_url(data, "image/png"),
+        bytes,
+        io.BytesIO,
+    ],
+    ids=["url", "data-url", "bytes", "file-object"],
+)
+def test_urls_data_urls_bytes_and_file_objects_ignore_the_roots(make: Callable[[bytes], object]) -> None:
+    resolve_image(make(image_bytes()), PARAM, allowed_roots=["/nonexistent/root"])
+
+
+def test_an_invalid_root_names_the_extra(stills: Path) -> None:
+    with pytest.raises(HailuoValidationError, match="connection extra allowed_frame_roots: 'stills'") as info:
+        resolve_image(stills / "frame.png", PARAM, allowed_roots=["stills"])
+    assert info.value.parameter == EXTRA_ALLOWED_FRAME_ROOTS
+
+
+# --- allowed frame roots: object storage -------------------------------------------------------
+
+
+@pytest.fixture
+def memory_s3(monkeypatch: pytest.MonkeyPatch) -> MemoryFileSystem:
+    """s3:// served from memory, through Airflow's own store cache, as if a provider registered it."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.io.store import _STORE_CACHE, ObjectStore
+    else:
+        from airflow.io.store import _STORE_CACHE, ObjectStore  # type: ignore[import-not-found,no-redef]
+
+    monkeypatch.setattr(MemoryFileSystem, "store", {})
+    monkeypatch.setattr(MemoryFileSystem, "pseudo_dirs", [""])
+    fs = MemoryFileSystem()
+    registered = storage.known_schemes() | {"s3"}
+    monkeypatch.setattr(storage, "known_schemes", lambda: registered)
+    for alias, conn_id in [("s3", None), ("s3-stills_conn", "stills_conn")]:
+        monkeypatch.setitem(_STORE_CACHE, alias, ObjectStore(protocol="s3", conn_id=conn_id, fs=fs))
+    for key in [
+        "bucket/stills/frame.png",
+        "bucket/stills-evil/frame.png",
+        "bucket/secret.png",
+        "bucket-evil/stills/frame.png",
+        "bucket/stills/../secret.png",
+    ]:
+        fs.pipe(key, image_bytes())
+    return fs
+
+
+ROOTS = ["s3://bucket/stills/"]
+
+
+@pytest.mark.usefixtures("memory_s3")
+@pytest.mark.parametrize("as_object", [False, True])
+def test_object_under_a_uri_prefix_is_read(as_object: bool) -> None:
+    uri = "s3://bucket/stills/frame.png"
+    source = ObjectStoragePath(uri) if as_object else uri
+    resolved = resolve_image(source, PARAM, allowed_roots=ROOTS)
+    assert resolved.info is not None
+    assert decode(resolved.value) == ("image/png", image_bytes())
+
+
+@pytest.mark.usefixtures("memory_s3")
+@pytest.mark.parametrize("as_object", [False, True])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://bucket/stills-evil/frame.png",
+        "s3://bucket-evil/stills/frame.png",
+        "s3://bucket/secret.png",
+        "s3://bucket//stills/frame.png",
+    ],
+)
+def test_object_outside_every_uri_prefix_is_refused(uri: str, as_object: bool) -> None:
+    source = ObjectStoragePath(uri) if as_object else uri
+    message = roots_refuse(source, ROOTS, "is outside every root")
+    assert "allowed: s3://bucket/stills/" in message
+
+
+@pytest.mark.usefixtures("memory_s3")
+@pytest.mark.parametrize("as_object", [False, True])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://bucket/stills/../secret.png",
+        "s3://bucket/stills/%2e%2e/secret.png",
+        "s3://bucket/stills/..%2Fsecret.png",
+    ],
+)
+def test_dot_segments_are_refused_under_a_uri_prefix(uri: str, as_object: bool) -> None:
+    source = ObjectStoragePath(uri) if as_object else uri
+    roots_refuse(source, ROOTS, "'.' and '..' segments are refused")
+
+
+@pytest.mark.usefixtures("memory_s3")
+@pytest.mark.parametrize("as_object", [False, True])
+def test_another_connection_is_another_store(as_object: bool) -> None:
+    uri = "s3://stills_conn@bucket/stills/frame.png"
+    source = ObjectStoragePath(uri) if as_object else uri
+    message = roots_refuse(source, ROOTS, "is outside every root")
+    assert "a root covers connection 'stills_conn' only if it names it" in message
+    assert resolve_image(source, PARAM, allowed_roots=["s3://stills_conn@bucket/stills/"]).info is not None
+
+
+@pytest.mark.usefixtures("memory_s3")
+def test_object_storage_roots_do_not_cover_local_files(stills: Path) -> None:
+    roots_refuse(stills / "frame.png", ROOTS, "outside every root")
+
+
+def test_a_refused_uri_is_refused_before_its_path_is_built(
+    monkeypatch: pytest.MonkeyPatch, memory_s3: MemoryFileSystem
+) -> None:
+    # Building an ObjectStoragePath that names a connection can look the connection up.
+    def unexpected() -> Any:
+        raise AssertionError("ObjectStoragePath built for a refused frame")
+
+    monkeypatch.setattr(images, "object_storage_path_class", unexpected)
+    roots_refuse("s3://aws_other@bucket/secret.png", ROOTS, "is outside every root")

@@ -9,6 +9,7 @@ import pytest
 from airflow_provider_hailuo.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
 from airflow_provider_hailuo.settings import (
+    EXTRA_ALLOWED_FRAME_ROOTS,
     GatewaySettings,
     normalise_base_url,
 )
@@ -185,31 +186,6 @@ def test_repr_does_not_contain_the_api_key() -> None:
     assert "cloud.vtrix.ai" in repr(s)
 
 
-# --- is_gateway_url ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://cloud.vtrix.ai/model/v1/generation/task/t", True),
-        ("https://cloud.vtrix.ai", True),
-        ("http://cloud.vtrix.ai/x", False),
-        ("https://cdn.vtrix.ai/video.mp4", False),
-        ("https://cloud.vtrix.ai:8443/x", False),
-        ("https://cloud.vtrix.ai.evil.com/x", False),
-        ("https://evil.com/?https://cloud.vtrix.ai", False),
-    ],
-)
-def test_is_gateway_url_compares_scheme_host_and_port(url: str, expected: bool) -> None:
-    assert settings().is_gateway_url(url) is expected
-
-
-def test_is_gateway_url_with_a_local_emulator() -> None:
-    s = settings(host="http://127.0.0.1:8089/")
-    assert s.is_gateway_url("http://127.0.0.1:8089/assets/sample.mp4")
-    assert not s.is_gateway_url("http://127.0.0.1:9000/assets/sample.mp4")
-
-
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", float("nan")])
 def test_non_finite_timeouts_are_refused(value: object) -> None:
     with pytest.raises(HailuoValidationError, match="positive number of seconds"):
@@ -238,3 +214,86 @@ def test_retry_extras_set_the_retry_policy() -> None:
 def test_bad_retry_extras_are_refused(key: str, value: object) -> None:
     with pytest.raises(HailuoValidationError, match=key):
         GatewaySettings.from_connection("c", host=None, password="k", extras={key: value})
+
+
+# --- allowed_frame_roots -----------------------------------------------------------------------
+
+
+def frame_roots(value: object) -> tuple[str, ...] | None:
+    return settings(extras={EXTRA_ALLOWED_FRAME_ROOTS: value}).allowed_frame_roots
+
+
+def test_the_extra_is_named_allowed_frame_roots() -> None:
+    assert EXTRA_ALLOWED_FRAME_ROOTS == "allowed_frame_roots"
+
+
+@pytest.mark.parametrize("value", [None, "", "  \n"])
+def test_unset_frame_roots_allow_everything(value: object) -> None:
+    assert frame_roots(value) is None
+
+
+def test_frame_roots_default_to_unset() -> None:
+    assert settings().allowed_frame_roots is None
+    assert GatewaySettings("https://x", "k").allowed_frame_roots is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["/data/stills", "s3://bucket/stills/"],
+        '["/data/stills", "s3://bucket/stills/"]',
+        ' [ "/data/stills/" , "s3://bucket/stills" ] ',
+        "/data/stills,s3://bucket/stills/",
+        "/data/stills, s3://bucket/stills",
+        "/data/stills\ns3://bucket/stills/\n",
+        "/data/stills\r\n  s3://bucket/stills/,",
+    ],
+)
+def test_frame_roots_as_json_list_or_separated_text(value: object) -> None:
+    assert frame_roots(value) == ("/data/stills", "s3://bucket/stills/")
+
+
+def test_frame_roots_are_normalised() -> None:
+    assert frame_roots(["/data/x/../stills/", "S3://bucket//stills", "gs://aws@b"]) == (
+        "/data/stills",
+        "s3://bucket/stills/",
+        "gs://aws@b/",
+    )
+
+
+def test_a_directory_with_a_comma_needs_the_json_form() -> None:
+    assert frame_roots('["/data/stills, 2024"]') == ("/data/stills, 2024",)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("stills", "'stills' is neither an absolute local directory nor an object storage URI prefix"),
+        ("/data/stills, relative/dir", "'relative/dir' is neither"),
+        ("https://cdn.example.com/stills/", "the gateway fetches them"),
+        ("file:///data/stills", "write a local directory as an absolute path"),
+        ("s3://", "names no bucket"),
+        ("s3://bucket/a/../b", "'.' or '..'"),
+        ('["/data/stills", ""]', "an entry is empty"),
+        ('["/data/stills", 3]', "every entry must be a string, got int"),
+        ('["/data/stills"', "is not a valid JSON list"),
+        ('{"a": 1}', "is neither an absolute local directory"),
+        (42, "must be a JSON list of strings or text with one entry per comma or line, got int"),
+        ({"root": "/data"}, "got dict"),
+        ([], "lists no roots"),
+        ("[]", "lists no roots"),
+        (",\n,", "lists no roots"),
+    ],
+)
+def test_bad_frame_roots_are_refused_naming_the_extra(value: object, match: str) -> None:
+    with pytest.raises(HailuoValidationError, match=match) as info:
+        frame_roots(value)
+    assert info.value.parameter == EXTRA_ALLOWED_FRAME_ROOTS
+    assert f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS}" in str(info.value)
+
+
+def test_credentials_in_a_frame_root_are_refused_without_being_quoted() -> None:
+    with pytest.raises(HailuoValidationError, match="connection id, not credentials") as info:
+        frame_roots("s3://admin:hunter2@bucket/stills/")
+    assert "hunter2" not in str(info.value)
+    assert "admin" not in str(info.value)
