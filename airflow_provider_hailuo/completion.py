@@ -47,7 +47,8 @@ def complete(
     if task.video_url:
         context["ti"].xcom_push(key=XCOM_VIDEO_URL_KEY, value=task.video_url)
         if download_to:
-            result["local_path"] = hook.download_video(task.video_url, download_to)
+            local_paths = hook.download_videos(task, download_to)
+            result["local_path"], result["local_paths"] = local_paths[0], local_paths
     elif download_to:
         logger.warning("Hailuo task %s completed without a video URL; nothing to download", task.id)
     return result

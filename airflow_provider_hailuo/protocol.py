@@ -382,6 +382,20 @@ def describe_http_error(status_code: int, body: str | bytes) -> str:
     return f"HTTP {status_code} ({hint})" + (f": {message}" if message else "")
 
 
+# The gateway documents no way to cancel a task (MiniMax's own API has one). When one is learned,
+# its path template (e.g. "/model/v1/generation/task/{task_id}/cancel") goes here and
+# HailuoHook.cancel_task uses it; until then a killed Airflow task leaves its video rendering.
+CANCEL_PATH: str | None = None
+
+
+def still_rendering_warning(task_id: str) -> str:
+    """What a killed Airflow task says of the gateway task it leaves behind."""
+    return (
+        f"Hailuo task {task_id} keeps rendering on the gateway and will be charged: the gateway offers no "
+        "way to cancel it. A retry of this task instance resumes it rather than paying again."
+    )
+
+
 def task_path(template: str, task_id: str) -> str:
     """The poll path for a task id (the id is path-quoted; the template comes from the connection)."""
     return template.format(task_id=quote(task_id, safe=""))

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import time
 from collections.abc import Mapping
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
-from requests.adapters import HTTPAdapter
-from requests.auth import AuthBase
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from airflow_provider_hailuo import protocol
 from airflow_provider_hailuo.defaults import (
@@ -37,10 +30,13 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTimeoutError,
     HailuoTransientError,
 )
+from airflow_provider_hailuo.hooks.download import VideoDownloader
+from airflow_provider_hailuo.hooks.transport import aiohttp_error, new_session, requests_error
 from airflow_provider_hailuo.images import resolve_image, shorten
 from airflow_provider_hailuo.params import IMAGE_PARAMETERS, GenerationRequest
 from airflow_provider_hailuo.retry import RetryPolicy, next_poll_delay
 from airflow_provider_hailuo.settings import (
+    EXTRA_ALLOWED_FRAME_ROOTS,
     EXTRA_CONNECT_TIMEOUT,
     EXTRA_CREATE_PATH,
     EXTRA_RETRY_DELAY,
@@ -53,80 +49,8 @@ from airflow_provider_hailuo.settings import (
 if TYPE_CHECKING:
     from airflow_provider_hailuo.protocol import HailuoTask
 
-_DOWNLOAD_CHUNK = 1024 * 1024
 # A probe id for test_connection: the gateway authenticates before it looks the task up.
 _CONNECTION_TEST_TASK_ID = "airflow-connection-test"
-
-
-# Transport faults worth retrying. Anything else requests raises (a malformed URL or header, a TLS
-# certificate that does not verify) fails the same way every time, and happens before sending.
-_TRANSIENT_REQUESTS_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
-
-
-def _tls_error(error: BaseException, url: str) -> HailuoError:
-    return HailuoError(
-        f"TLS error talking to {url}: check the host and its certificate ({type(error).__name__})"
-    )
-
-
-def _unsendable(error: BaseException, url: str) -> HailuoError:
-    """A request that fails the same way every time (a malformed URL or header), sync or async."""
-    return HailuoError(
-        f"the request to {url} could not be sent ({type(error).__name__}): check the URL; for gateway "
-        "calls it is the connection's host with its create_path/task_path extras"
-    )
-
-
-def _requests_error(error: requests.RequestException, url: str) -> HailuoError:
-    """A requests failure as this provider's error, with ``resubmit_safe`` set only if nothing was sent.
-
-    Only the exception's type is quoted: some of requests' messages quote a header, the API key's
-    included. Callers raise the result outside their ``except`` block, so the original exception
-    (which holds the request and its headers) is not even kept as ``__context__``.
-    """
-    if isinstance(error, requests.exceptions.SSLError):
-        return _tls_error(error, url)
-    if not isinstance(error, _TRANSIENT_REQUESTS_ERRORS):
-        return _unsendable(error, url)
-    reason: object = error.args[0] if error.args else None
-    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real cause
-    never_sent = isinstance(error, requests.ConnectTimeout) or isinstance(
-        reason, (NewConnectionError, ConnectTimeoutError)
-    )
-    what = "could not connect to" if never_sent else "lost the connection to"
-    if isinstance(error, requests.ReadTimeout):
-        what = "timed out waiting for"
-    return HailuoTransientError(
-        f"{what} the gateway at {url}: {type(error).__name__}", resubmit_safe=never_sent
-    )
-
-
-def _aiohttp_error(error: BaseException, url: str) -> HailuoError:
-    """The async counterpart of :func:`_requests_error` (the async client only reads)."""
-    import aiohttp
-
-    if isinstance(error, aiohttp.ClientSSLError):
-        return _tls_error(error, url)
-    if isinstance(error, (aiohttp.InvalidURL, ValueError)):
-        return _unsendable(error, url)
-    never_sent = isinstance(error, aiohttp.ClientConnectorError)
-    what = "could not connect to" if never_sent else "lost the connection to"
-    if isinstance(error, asyncio.TimeoutError):
-        what = "timed out waiting for"
-    return HailuoTransientError(
-        f"{what} the gateway at {url}: {type(error).__name__}", resubmit_safe=never_sent
-    )
-
-
-class _HeadersOnly(AuthBase):
-    """Leaves a request as it is: authentication travels in the headers the hook sets."""
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
 
 
 def _loggable(name: str, value: object) -> str:
@@ -212,15 +136,8 @@ class HailuoHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        """One pooled session per hook; urllib3's own retries are off, the retry policy decides."""
-        session = requests.Session()
-        # A no-op auth: without one, requests replaces the Bearer header with ~/.netrc credentials
-        # (and would send those to the gateway and the CDN alike).
-        session.auth = _HeadersOnly()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
+        """One pooled session per hook."""
+        return new_session()
 
     # -- sync: one request -----------------------------------------------------------------------
 
@@ -235,8 +152,8 @@ class HailuoHook(BaseHook):
                 method, url, data=data, headers=headers, timeout=(settings.connect_timeout, settings.timeout)
             )
         except requests.RequestException as err:
-            failure = _requests_error(err, url)
-        if failure is not None:  # raised here, not in the except block: see _requests_error
+            failure = requests_error(err, url)
+        if failure is not None:  # raised here, not in the except block: see transport.requests_error
             raise failure
         error = protocol.error_for_status(
             response.status_code, response.content, response.headers.get("Retry-After")
@@ -252,22 +169,30 @@ class HailuoHook(BaseHook):
 
         Everything that can be refused locally is refused before the first byte is sent.
         """
+        return self.create_task(self.prepare_create_body(request))
+
+    def prepare_create_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """Everything before the create request: validation, the connection, the frames resolved.
+
+        Kept apart from :meth:`create_task` so that a caller can record its intent durably in
+        between, when nothing can fail locally any more.
+        """
         for warning in request.validate():
             self.log.warning("%s", warning)
         # The connection before the frames: a missing key or a bad host is refused before reading
         # (and encoding) up to two 20 MB images.
-        self.settings  # noqa: B018
+        roots = self.settings.allowed_frame_roots
         params = request.options()
         for name in IMAGE_PARAMETERS:
             source = getattr(request, name)
             if source is not None:
-                params[name] = resolve_image(source, name).value
+                params[name] = resolve_image(source, name, allowed_roots=roots).value
         self.log.info(
             "Submitting a Hailuo generation: model=%s %s",
             request.model,
             " ".join(f"{k}={_loggable(k, v)}" for k, v in params.items()),
         )
-        return self.create_task(protocol.build_create_body(request.model, params))
+        return protocol.build_create_body(request.model, params)
 
     def create_task(self, body: dict[str, Any]) -> str:
         """POST a create body; retried only when the gateway cannot have accepted it.
@@ -355,81 +280,26 @@ class HailuoHook(BaseHook):
                 )
             time.sleep(delay)
 
-    # -- sync: download --------------------------------------------------------------------------
+    # -- sync: download and cancel --------------------------------------------------------------
 
-    def download_video(self, url: str, destination: str | os.PathLike[str] | Any) -> str:
-        """Stream a video to a local path or an ObjectStoragePath (a directory gets the URL's file name).
+    def download_videos(self, task: HailuoTask, destination: Any) -> list[str]:
+        """Stream every video of a completed task to a local path or object storage; returns where.
 
-        Gateway URLs expire; downloading is how a video is kept. The file is written in chunks, so a
-        video is never held whole in memory, and a local file only appears once it is complete.
+        A folder gets ``<task id>.mp4``; see :mod:`~airflow_provider_hailuo.hooks.download`.
         """
-        target = self._download_target(url, destination)
-        for attempt in self.retry_policy.retrying(logger=self.log):
-            with attempt:
-                self._stream_to(url, target)
-        self.log.info("Downloaded %s to %s", url, target)
-        return str(target)
+        downloader = VideoDownloader(self.session, self.settings, self.retry_policy, self.log)
+        return downloader.download_task(task, destination, refresh=lambda: self.get_task(task.id))
 
-    @staticmethod
-    def _download_target(url: str, destination: Any) -> Any:
-        name = Path(unquote(urlsplit(url).path)).name or "video.mp4"
-        if isinstance(destination, str) and "://" in destination:
-            from airflow.providers.common.compat.sdk import ObjectStoragePath
+    def cancel_task(self, task_id: str) -> bool:
+        """Cancel a gateway task if the gateway can; ``False`` when it offers no way to.
 
-            is_dir_hint = destination.endswith("/")
-            destination = ObjectStoragePath(destination)
-            return destination / name if is_dir_hint or destination.is_dir() else destination
-        if isinstance(destination, (str, os.PathLike)):
-            is_dir_hint = str(destination).endswith(os.sep)
-            path = Path(destination).expanduser()
-            return path / name if is_dir_hint or path.is_dir() else path
-        return destination / name if destination.is_dir() else destination
-
-    def _stream_to(self, url: str, target: Any) -> None:
-        settings = self.settings
-        # The API key goes to the gateway only, never to the CDN that serves the video.
-        headers = settings.auth_headers() if settings.is_gateway_url(url) else {}
-        failure: HailuoError | None = None
-        try:
-            with self.session.get(
-                url, headers=headers, stream=True, timeout=(settings.connect_timeout, settings.timeout)
-            ) as response:
-                if response.status_code >= 400:
-                    failure = protocol.error_for_status(
-                        response.status_code,
-                        response.content,
-                        response.headers.get("Retry-After"),
-                        fetching=url,
-                    )
-                else:
-                    self._write_chunks(response, target, url)
-        except requests.RequestException as err:
-            failure = _requests_error(err, url)
-        if failure is not None:  # raised here, not in the except block: see _requests_error
-            raise failure
-
-    @staticmethod
-    def _write_chunks(response: requests.Response, target: Any, url: str) -> None:
-        """Write the body; a local file only takes its name once complete, a short body is an error."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        local = isinstance(target, Path)
-        destination = target.with_name(target.name + ".part") if local else target
-        try:
-            with destination.open("wb") as handle:
-                for chunk in response.iter_content(_DOWNLOAD_CHUNK):
-                    handle.write(chunk)
-            # Content-Length counts the bytes on the wire: compare it with what urllib3 read from
-            # the socket, not with the (possibly decompressed) bytes written.
-            expected = response.headers.get("Content-Length", "")
-            received = response.raw.tell()
-            if expected.isdigit() and received != int(expected):
-                raise HailuoTransientError(f"download of {url} was cut short: {received} of {expected} bytes")
-        except BaseException:
-            if local:
-                destination.unlink(missing_ok=True)
-            raise
-        if local:
-            destination.replace(target)
+        The gateway documents no cancel endpoint (:data:`protocol.CANCEL_PATH` is ``None``): this
+        is the one place that learns to cancel once one is known.
+        """
+        if protocol.CANCEL_PATH is None:
+            return False
+        self._request("POST", self.settings.base_url + protocol.task_path(protocol.CANCEL_PATH, task_id))
+        return True
 
     # -- async (triggers) ------------------------------------------------------------------------
 
@@ -462,8 +332,8 @@ class HailuoHook(BaseHook):
             ):
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError, ValueError) as err:
-            failure = _aiohttp_error(err, url)
-        if failure is not None:  # raised here, not in the except block: see _requests_error
+            failure = aiohttp_error(err, url)
+        if failure is not None:  # raised here, not in the except block: see transport.requests_error
             raise failure
         error = protocol.error_for_status(response.status, body, response.headers.get("Retry-After"))
         if error is not None:
@@ -537,5 +407,8 @@ class HailuoHook(BaseHook):
             ),
             EXTRA_TASK_PATH: StringField(
                 lazy_gettext("Task path"), widget=BS3TextFieldWidget(), default=DEFAULT_TASK_PATH
+            ),
+            EXTRA_ALLOWED_FRAME_ROOTS: StringField(
+                lazy_gettext("Allowed frame roots"), widget=BS3TextFieldWidget()
             ),
         }

@@ -7,6 +7,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = {
     "examples": REPO / "dags_examples",
@@ -65,3 +67,21 @@ class RecordingTaskInstance:
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
+
+
+class StandInStateStore(dict[str, Any]):
+    """Stands in for Airflow 3.3's task state store (a per-task-instance key-value store)."""
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
+
+def log_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """What was logged: Airflow 3 logs through structlog to stdout, Airflow 2 through logging
+    and its stdout handler too; a line seen in both is counted once."""
+    records = [r.getMessage() for r in caplog.records]
+    printed = capsys.readouterr().out.splitlines()
+    return records + [line for line in printed if not any(record in line for record in records)]

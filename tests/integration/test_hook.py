@@ -4,12 +4,10 @@ no-retry rule, and the request counts they imply."""
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.protocol import ERROR_CODES, HailuoTask, failure_error
 from airflow_provider_hailuo.retry import RetryPolicy
 from airflow_provider_hailuo.settings import GatewaySettings
+from tests.integration.support import log_lines
 
 IMAGES = Path(__file__).resolve().parents[2] / "dags_examples" / "images"
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05, max_retry_after=5.0)
@@ -83,8 +82,8 @@ def test_submit_wait_download_end_to_end(
     assert task.is_success
     assert task.cost == "0.56"  # 768P (default) for 10 s, exact
     assert task.video_url is not None
-    path = Path(hook.download_video(task.video_url, tmp_path))
-    assert path.parent == tmp_path
+    (path,) = map(Path, hook.download_videos(task, tmp_path))
+    assert path == tmp_path / f"{task.id}.mp4"
     assert path.read_bytes()[4:8] == b"ftyp"  # a real MP4
     stats = counts(hailuo_emulator)
     assert stats["create"] == 1
@@ -190,14 +189,6 @@ def test_a_read_timeout_on_a_poll_is_retried(
     assert counts(hailuo_emulator)["poll"] == 2
 
 
-def log_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    """What the hook logged: Airflow 3 logs through structlog to stdout, Airflow 2 through logging
-    and its stdout handler too; a line seen in both is counted once."""
-    records = [r.getMessage() for r in caplog.records]
-    printed = capsys.readouterr().out.splitlines()
-    return records + [line for line in printed if not any(record in line for record in records)]
-
-
 def retry_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> list[str]:
     return [line for line in log_lines(caplog, capsys) if "retrying in" in line]
 
@@ -296,13 +287,13 @@ def test_a_request_that_cannot_be_sent_says_what_to_check(client: str) -> None:
     import aiohttp
     import requests
 
-    from airflow_provider_hailuo.hooks.hailuo import _aiohttp_error, _requests_error
+    from airflow_provider_hailuo.hooks.transport import aiohttp_error, requests_error
 
     url = "http://gateway.example/model/v1/generation/task/x"
     if client == "requests":
-        error = _requests_error(requests.exceptions.InvalidHeader("bad header"), url)
+        error = requests_error(requests.exceptions.InvalidHeader("bad header"), url)
     else:
-        error = _aiohttp_error(aiohttp.InvalidURL(url), url)
+        error = aiohttp_error(aiohttp.InvalidURL(url), url)
     assert not isinstance(error, HailuoTransientError)  # the same every time: never retried
     assert "could not be sent" in str(error)
     assert "create_path/task_path extras" in str(error)
@@ -427,71 +418,6 @@ def test_a_connection_without_api_key_is_refused_before_sending(
     with pytest.raises(HailuoAuthenticationError, match="password field"):
         HailuoHook().submit(lighthouse())
     assert counts(hailuo_emulator)["total"] == 0
-
-
-# -- download ---------------------------------------------------------------------------------------
-
-
-def _completed_task(hook: HailuoHook) -> Any:
-    task = hook.wait_for_task(hook.submit(lighthouse()), poll_interval=0.05, timeout=30)
-    assert task.video_url
-    return task
-
-
-def test_download_to_a_file_path_and_through_object_storage(hook: HailuoHook, tmp_path: Path) -> None:
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-    task = _completed_task(hook)
-    as_file = Path(hook.download_video(task.video_url, tmp_path / "out" / "clip.mp4"))
-    assert as_file == tmp_path / "out" / "clip.mp4"
-    stored = hook.download_video(task.video_url, f"file://{tmp_path}/store/")
-    assert stored.endswith(f"{task.id}.mp4")
-    objects = ObjectStoragePath(f"file://{tmp_path}/store/{task.id}.mp4")
-    assert objects.read_bytes() == as_file.read_bytes()
-    assert not list(tmp_path.rglob("*.part"))
-
-
-def test_a_dropped_download_is_retried(
-    hook: HailuoHook, hailuo_emulator: EmulatorServer, tmp_path: Path
-) -> None:
-    task = _completed_task(hook)
-    hailuo_emulator.client.add_fault("drop", target="download", times=2)
-    path = Path(hook.download_video(task.video_url, tmp_path))
-    assert path.read_bytes()[4:8] == b"ftyp"
-    assert counts(hailuo_emulator)["download"] == 3
-
-
-class _RecordingHandler(http.server.BaseHTTPRequestHandler):
-    """A stand-in CDN that records the headers it is sent."""
-
-    seen: list[dict[str, str]] = []
-
-    def do_GET(self) -> None:
-        type(self).seen.append(dict(self.headers))
-        body = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 16
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def cdn() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _RecordingHandler.seen = []
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def test_the_api_key_is_never_sent_to_another_host(hook: HailuoHook, cdn: str, tmp_path: Path) -> None:
-    hook.download_video(f"{cdn}/videos/clip.mp4", tmp_path)
-    assert (tmp_path / "clip.mp4").exists()
-    assert all("Authorization" not in headers for headers in _RecordingHandler.seen)
 
 
 # -- async (the triggers' client) ------------------------------------------------------------------
@@ -831,70 +757,6 @@ def test_waiting_polls_on_when_one_poll_runs_out_of_retries(
     assert hook.wait_for_task(task_id, poll_interval=0.05, timeout=30).is_success
 
 
-def test_download_to_an_object_storage_path_object(hook: HailuoHook, tmp_path: Path) -> None:
-    from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-    task = _completed_task(hook)
-    folder = ObjectStoragePath(f"file://{tmp_path}/objects/")
-    folder.mkdir(parents=True, exist_ok=True)
-    stored = hook.download_video(task.video_url, folder)
-    assert ObjectStoragePath(stored).read_bytes()[4:8] == b"ftyp"
-
-
-class _ShortBodyHandler(_RecordingHandler):
-    """A CDN whose connection ends before the promised Content-Length."""
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "1000")
-        self.end_headers()
-        self.wfile.write(b"\x00" * 10)
-        self.wfile.flush()
-        self.close_connection = True
-
-
-GZIP_PLAIN_BODY = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 5000
-
-
-class _GzipHandler(_RecordingHandler):
-    """A CDN that compresses: Content-Length counts compressed bytes, the file holds the plain ones."""
-
-    def do_GET(self) -> None:
-        import gzip
-
-        body = gzip.compress(GZIP_PLAIN_BODY)
-        self.send_response(200)
-        self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[http.server.ThreadingHTTPServer, str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
-
-
-def test_a_cut_short_download_leaves_no_file_behind(hook: HailuoHook, tmp_path: Path) -> None:
-    server, url = _serve(_ShortBodyHandler)
-    try:
-        with pytest.raises(HailuoTransientError):
-            hook.download_video(f"{url}/clip.mp4", tmp_path)
-    finally:
-        server.shutdown()
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_compressed_download_is_not_mistaken_for_a_short_one(hook: HailuoHook, tmp_path: Path) -> None:
-    server, url = _serve(_GzipHandler)
-    try:
-        path = Path(hook.download_video(f"{url}/clip.mp4", tmp_path))
-    finally:
-        server.shutdown()
-    assert path.read_bytes() == GZIP_PLAIN_BODY
-
-
 @pytest.mark.parametrize(
     ("fault", "error", "polls"),
     [
@@ -946,7 +808,7 @@ def test_a_netrc_file_changes_nothing(
     task_id = hook.submit(lighthouse())
     task = hook.wait_for_task(task_id, poll_interval=0.05, timeout=30)
     assert task.video_url
-    hook.download_video(task.video_url, tmp_path)
+    hook.download_videos(task, tmp_path)
 
     assert apoll(task_id).status == "completed"
     assert counts(hailuo_emulator)["status_codes"].get("401") is None

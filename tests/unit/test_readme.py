@@ -91,7 +91,7 @@ def test_the_connection_table_lists_every_field() -> None:
 
 def test_the_result_table_lists_every_key() -> None:
     keys = {first_code(row[0]) for row in table_after("## The result")}
-    assert keys == set(HailuoTask(id="t", status="completed").result()) | {"local_path"}
+    assert keys == set(HailuoTask(id="t", status="completed").result()) | {"local_path", "local_paths"}
 
 
 def test_the_triggers_limits_are_the_codes() -> None:
