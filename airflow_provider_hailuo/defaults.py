@@ -22,3 +22,6 @@ DEFAULT_WAIT_TIMEOUT = 60 * 60.0
 # Airflow's own deferral deadline trails the trigger's end time by this much, so the trigger's
 # clearer timeout message normally wins the race.
 DEFERRAL_GRACE_SECONDS = 60.0
+# A stored gateway task the gateway answers "not found" for is taken as gone only once it is older
+# than this: a gateway may take a moment to list a task it has just created.
+NOT_FOUND_GRACE_SECONDS = 120.0

@@ -47,10 +47,13 @@ class StandInTaskInstance:
 
 
 class StandInTaskStateStore(dict[str, Any]):
-    """Airflow 3.3's per-task-instance store, as ResumableJobMixin uses it (get and set)."""
+    """Airflow 3.3's per-task-instance store, as the operator's durable record uses it."""
 
     def set(self, key: str, value: Any, **_: Any) -> None:
         self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
 
 
 @contextlib.contextmanager

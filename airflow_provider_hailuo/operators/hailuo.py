@@ -6,33 +6,38 @@ and the emulator are never imported here, and the hook only when a task runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
+from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_hailuo.completion import complete
 from airflow_provider_hailuo.defaults import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
     DEFERRAL_GRACE_SECONDS,
+    NOT_FOUND_GRACE_SECONDS,
 )
-from airflow_provider_hailuo.exceptions import HailuoNotFoundError, HailuoValidationError
+from airflow_provider_hailuo.durable import JobRecord, RecordStore, record_store, request_fingerprint
+from airflow_provider_hailuo.exceptions import (
+    HailuoAmbiguousSubmitError,
+    HailuoError,
+    HailuoNotFoundError,
+    HailuoValidationError,
+)
 from airflow_provider_hailuo.images import check_source
-from airflow_provider_hailuo.links import XCOM_TASK_ID_KEY, HailuoVideoLink, record_task_id
+from airflow_provider_hailuo.links import HailuoVideoLink, record_task_id
 from airflow_provider_hailuo.params import (
     BOOL_PARAMETERS,
     DEFAULT_MODEL,
     IMAGE_PARAMETERS,
     GenerationRequest,
 )
-from airflow_provider_hailuo.protocol import FINAL_STATUSES, STATUS_COMPLETED, failure_error
+from airflow_provider_hailuo.protocol import failure_error, still_rendering_warning
+from airflow_provider_hailuo.storage import check_destination, normalise_destination
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -54,11 +59,6 @@ GENERATION_FIELDS: tuple[str, ...] = (
     "model",
 )
 _TEXT_BOOLEANS = {"true": True, "false": False}
-# Statuses the operator reports to ResumableJobMixin for a stored task it must not resume: neither
-# active nor succeeded, so the mixin submits anew.
-_SUPERSEDED = "superseded"
-_GONE = "not_found"
-_NOT_RESUMABLE = frozenset({*FINAL_STATUSES, _SUPERSEDED, _GONE})
 
 
 def _is_template(value: object) -> bool:
@@ -86,53 +86,7 @@ def _from_rendered_text(name: str, value: object) -> object:
     return value
 
 
-def check_destination(value: object) -> None:
-    """``download_to`` must name somewhere a file can go; checked before any money is spent."""
-    if value is None:
-        return
-    if isinstance(value, str):
-        if not value.strip():
-            raise HailuoValidationError("download_to", "download_to is empty")
-        scheme = value.split("://", 1)[0] if "://" in value else None
-        if scheme is not None:
-            import fsspec  # Airflow's ObjectStoragePath is built on it
-
-            # Only the name is checked: building the filesystem could look a connection up.
-            if scheme.lower() not in fsspec.available_protocols():
-                raise HailuoValidationError(
-                    "download_to", f"download_to={value!r}: no object storage is known for {scheme!r}://"
-                )
-        return
-    if isinstance(value, os.PathLike) or type(value).__name__ == "ObjectStoragePath":
-        return
-    raise HailuoValidationError(
-        "download_to",
-        f"download_to must be a local path or an ObjectStoragePath (or its URI), got {type(value).__name__}",
-    )
-
-
-def _image_identity(source: object) -> object:
-    """What tells one frame from another in a fingerprint, without reading files or URLs."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return "sha256:" + hashlib.sha256(bytes(source)).hexdigest()
-    return None if source is None else str(getattr(source, "name", source))
-
-
-def request_fingerprint(request: GenerationRequest) -> str:
-    """A short digest of what was asked for: a stored task is resumed only for the same request."""
-    asked = {"model": request.model, **request.options()}
-    asked.update({name: _image_identity(getattr(request, name)) for name in IMAGE_PARAMETERS})
-    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _stored_task_id(external_id: Any) -> tuple[str, str | None]:
-    """``(gateway task id, request fingerprint)`` from what the task state store holds."""
-    if isinstance(external_id, dict):
-        return str(external_id.get(XCOM_TASK_ID_KEY)), external_id.get("request")
-    return str(external_id), None
-
-
-class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
+class HailuoImageToVideoOperator(BaseOperator):
     """Turn a still image (or a first and a last frame) into a video with MiniMax Hailuo 02.
 
     Every generation parameter is checked before the first request; the gateway task id is pushed
@@ -161,14 +115,12 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
     :param download_to: local path or ObjectStoragePath URI (a folder, or a file name) to stream
         the video to; the result then has ``local_path``. Templated.
     :param durable: resume the gateway task of an earlier try instead of submitting anew
-        (Airflow 3.3+; ignored with a warning before).
+        (every supported Airflow: the task state store on 3.3+, an Airflow Variable before).
     """
 
     template_fields: Sequence[str] = (*GENERATION_FIELDS, "download_to")
     operator_extra_links = (HailuoVideoLink(),)
     ui_color = "#f3e5ff"
-    # Where the mixin keeps the gateway task id across tries; renaming it strands in-flight retries.
-    external_id_key = XCOM_TASK_ID_KEY
 
     def __init__(
         self,
@@ -189,6 +141,7 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         wait_for_completion: bool = True,
         download_to: Any = None,
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -208,6 +161,7 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
         self.timeout = timeout
         self.wait_for_completion = wait_for_completion
         self.download_to = download_to
+        self.durable = durable
         if poll_interval <= 0:
             raise HailuoValidationError("poll_interval", f"poll_interval={poll_interval!r} must be positive")
         if timeout <= 0:
@@ -217,14 +171,13 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
                 "download_to", "download_to needs wait_for_completion=True: there is no video to download yet"
             )
         if not _is_template(download_to):
-            check_destination(download_to)
+            check_destination(download_to, registry=False)  # whole in execute, before any request
         # Rendered templates come back as text; remember which values were templates (see execute).
         self._templated_fields = frozenset(
             name for name in GENERATION_FIELDS if _is_template(getattr(self, name))
         )
-        self._request: GenerationRequest | None = None
-        self._resumed_task: HailuoTask | None = None
-        self._result: dict[str, Any] | None = None
+        # The gateway task this try works on, once known: what on_kill reports.
+        self._hailuo_task_id: str | None = None
         self._validate_literals()
 
     def _validate_literals(self) -> None:
@@ -239,7 +192,7 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
         }
         for name in IMAGE_PARAMETERS:
             if literal[name] is not None:
-                check_source(literal[name], name)
+                check_source(literal[name], name, registry=False)
         if literal["first_frame_image"] is None and "first_frame_image" not in self._templated_fields:
             raise HailuoValidationError("first_frame_image", "first_frame_image is required")
         literal["first_frame_image"] = literal["first_frame_image"] or "https://placeholder.invalid/frame.png"
@@ -269,94 +222,136 @@ class HailuoImageToVideoOperator(ResumableJobMixin, BaseOperator):
     def execute(self, context: Context) -> Any:
         # Checked again after rendering, before anything is sent (also covers mapped values);
         # the hook logs the warnings when it submits.
-        self._request = self.generation_request()
-        self._request.validate()
-        check_destination(self.download_to)
-        return self.execute_resumable(context)
-
-    def submit_job(self, context: Context) -> Any:  # a JSON object: {"hailuo_task_id", "request"}
-        """Create the gateway task; what is returned is what the task state store keeps."""
-        if self._request is None:  # the mixin calls this from execute(), which sets it
-            raise RuntimeError("submit_job called before execute")
-        task_id = self.hook.submit(self._request)
-        record_task_id(context, task_id)
-        return {XCOM_TASK_ID_KEY: task_id, "request": request_fingerprint(self._request)}
-
-    def get_job_status(self, external_id: Any, context: Context) -> str:
-        """The stored task's status, or a status that makes the mixin submit anew.
-
-        A task made for other parameters (the task was cleared after its DAG changed, or a mapped
-        index now holds another image) is not resumed, nor is one the gateway no longer knows.
-        """
-        task_id, fingerprint = _stored_task_id(external_id)
-        if self._request is not None and fingerprint not in (None, request_fingerprint(self._request)):
-            self.log.info(
-                "An earlier try created Hailuo task %s for other parameters; not resuming it", task_id
-            )
-            return _SUPERSEDED
-        try:
-            self._resumed_task = self.hook.get_task(task_id)
-        except HailuoNotFoundError:
-            self.log.warning(
-                "An earlier try created Hailuo task %s, which the gateway no longer knows", task_id
-            )
-            return _GONE
-        self.log.info("An earlier try created Hailuo task %s; it is %s", task_id, self._resumed_task.status)
-        return self._resumed_task.status
-
-    def is_job_active(self, status: str) -> bool:
-        return status not in _NOT_RESUMABLE
-
-    def is_job_succeeded(self, status: str) -> bool:
-        return status == STATUS_COMPLETED
-
-    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
-        """Wait for the task: defer to the triggerer, or poll here. Returns the result when it has one."""
-        task_id, _ = _stored_task_id(external_id)
+        request = self.generation_request()
+        request.validate()
+        for name in IMAGE_PARAMETERS:
+            if getattr(request, name) is not None:
+                check_source(getattr(request, name), name)
+        check_destination(self._destination())
+        records = record_store(context) if self.durable else None
+        fingerprint = request_fingerprint(request)
+        task = self._resume(records, fingerprint) if records is not None else None
+        task_id = task.id if task is not None else self._submit(request, records, fingerprint)
+        self._hailuo_task_id = task_id
         record_task_id(context, task_id)
         if not self.wait_for_completion:
             self.log.info("Not waiting for Hailuo task %s (wait_for_completion=False)", task_id)
+            _served(records)
             return task_id
-        if self.deferrable:
-            from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
-
-            self.defer(
-                trigger=HailuoTaskTrigger(
-                    hailuo_task_id=task_id,
-                    hailuo_conn_id=self.hailuo_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=time.time() + self.timeout,
-                ),
-                method_name="execute_complete",
-                # Airflow's own deadline is a backstop behind the trigger's end time, which fails
-                # the task with a clearer message.
-                timeout=timedelta(seconds=self.timeout + self.poll_interval + DEFERRAL_GRACE_SECONDS),
-            )
-        task = self.hook.wait_for_task(task_id, poll_interval=self.poll_interval, timeout=self.timeout)
+        if task is None or not task.is_final:
+            if self.deferrable:
+                self._defer_to_trigger(task_id)
+            task = self.hook.wait_for_task(task_id, poll_interval=self.poll_interval, timeout=self.timeout)
         if not task.is_success:
             raise failure_error(task)
-        self._result = complete(task, context, hook=self.hook, logger=self.log, download_to=self.download_to)
-        return self._result
-
-    def get_job_result(self, external_id: Any, context: Context) -> Any:
-        task_id, _ = _stored_task_id(external_id)
-        if self._result is None:
-            # Also reached straight from a resumed, completed task: XComs of earlier tries are gone.
-            record_task_id(context, task_id)
-        if not self.wait_for_completion:
-            return task_id
-        if self._result is None:
-            task = self._resumed_task or self.hook.get_task(task_id)
-            if not task.is_success:
-                raise failure_error(task)
-            self._result = complete(
-                task, context, hook=self.hook, logger=self.log, download_to=self.download_to
-            )
-        return self._result
+        return self._deliver(task, context, records)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the result on success; an exception on anything else."""
         from airflow_provider_hailuo.triggers.hailuo import task_from_event
 
         task = task_from_event(event)
-        return complete(task, context, hook=self.hook, logger=self.log, download_to=self.download_to)
+        self._hailuo_task_id = task.id
+        return self._deliver(task, context, record_store(context) if self.durable else None)
+
+    def on_kill(self) -> None:
+        """Killed while its video renders: the gateway task renders on, and is charged for."""
+        task_id = self._hailuo_task_id
+        if task_id is not None and not self.hook.cancel_task(task_id):
+            self.log.warning("%s", still_rendering_warning(task_id))
+
+    def _destination(self) -> Any:
+        """``download_to`` as rendered: a template that rendered ``""`` or ``"None"`` is unset."""
+        return normalise_destination(self.download_to)
+
+    def _resume(self, records: RecordStore, fingerprint: str) -> HailuoTask | None:
+        """The gateway task an earlier try of this task instance made for this request, if usable.
+
+        ``None`` means "submit": there is no record, it was made for other parameters, or its task
+        failed or is gone. Anything uncertain raises instead, and nothing is submitted.
+        """
+        record = records.get()
+        if record is None:
+            return None
+        if record.request != fingerprint:
+            self.log.info("An earlier try created a Hailuo task for other parameters; not resuming it")
+            return None
+        if record.hailuo_task_id is None:
+            raise HailuoAmbiguousSubmitError(
+                f"An earlier try sent a create request for these parameters {record.age():.0f} s ago and "
+                "stopped before recording the answer: the gateway may have created (and may charge for) a "
+                "video. Nothing is sent again, and the task is not retried; check the gateway's task list. "
+                f"To submit anyway, run the task once with durable=False or remove {records.where}."
+            )
+        task_id = record.hailuo_task_id
+        try:
+            task = self.hook.get_task(task_id)
+        except HailuoNotFoundError as err:
+            if not err.gateway_error:
+                raise HailuoError(
+                    f"Polling Hailuo task {task_id}, which an earlier try created, answered {err}, not the "
+                    "gateway's own 'not found': no proof the task is gone (a proxy's page or a wrong "
+                    "task_path looks the same), so nothing is submitted. Check the connection's host and "
+                    "task_path."
+                ) from None
+            if record.age() < NOT_FOUND_GRACE_SECONDS:
+                raise HailuoError(
+                    f"The gateway does not know Hailuo task {task_id} yet, which an earlier try created "
+                    f"{record.age():.0f} s ago (a gateway can take a moment to list a new task). Nothing is "
+                    "submitted; a retry looks again."
+                ) from None
+            self.log.warning(
+                "An earlier try created Hailuo task %s, which the gateway no longer knows; submitting anew",
+                task_id,
+            )
+            return None
+        if task.is_final and not task.is_success:
+            self.log.warning(
+                "An earlier try created Hailuo task %s, which ended %s; submitting anew", task_id, task.status
+            )
+            return None
+        self.log.info("Resuming Hailuo task %s, created by an earlier try; it is %s", task_id, task.status)
+        return task
+
+    def _submit(self, request: GenerationRequest, records: RecordStore | None, fingerprint: str) -> str:
+        """Create the gateway task, its id recorded durably before anything else happens."""
+        body = self.hook.prepare_create_body(request)
+        if records is None:
+            return self.hook.create_task(body)
+        records.put(JobRecord(request=fingerprint, hailuo_task_id=None, recorded_at=time.time()))
+        try:
+            task_id = self.hook.create_task(body)
+        except HailuoAmbiguousSubmitError:
+            raise  # the intent stays: a later try must not send this again
+        except Exception:
+            records.delete()  # the gateway refused it, or never got it: nothing to resume
+            raise
+        records.put(JobRecord(request=fingerprint, hailuo_task_id=task_id, recorded_at=time.time()))
+        return task_id
+
+    def _defer_to_trigger(self, task_id: str) -> None:
+        from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
+
+        self.defer(
+            trigger=HailuoTaskTrigger(
+                hailuo_task_id=task_id,
+                hailuo_conn_id=self.hailuo_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            # Airflow's own deadline is a backstop behind the trigger's end time, which fails
+            # the task with a clearer message.
+            timeout=timedelta(seconds=self.timeout + self.poll_interval + DEFERRAL_GRACE_SECONDS),
+        )
+
+    def _deliver(self, task: HailuoTask, context: Context, records: RecordStore | None) -> dict[str, Any]:
+        result = complete(task, context, hook=self.hook, logger=self.log, download_to=self._destination())
+        _served(records)
+        return result
+
+
+def _served(records: RecordStore | None) -> None:
+    """The task instance has what it came for: a store that is not kept after success is cleared."""
+    if records is not None and not records.keeps_after_success:
+        records.delete()

@@ -28,6 +28,7 @@ from airflow_provider_hailuo.protocol import (
     STATUS_FAILED,
     HailuoTask,
     failure_error,
+    still_rendering_warning,
     task_from_dict,
 )
 from airflow_provider_hailuo.retry import next_poll_delay
@@ -121,6 +122,16 @@ class HailuoTaskTrigger(BaseTrigger):
                         return
                     delay = min(delay, remaining)
                 await asyncio.sleep(delay)
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: a user marked the deferred task failed or succeeded, or cleared it.
+
+        The gateway task renders on unless the hook can cancel it (a thread: the sync hook's
+        request must not block the loop); either way the user is told what keeps running.
+        """
+        hook = HailuoHook(self.hailuo_conn_id)
+        if not await asyncio.to_thread(hook.cancel_task, self.hailuo_task_id):
+            self.log.warning("%s", still_rendering_warning(self.hailuo_task_id))
 
     async def _poll_once(self, hook: HailuoHook, reported_statuses: set[str]) -> TriggerEvent | float:
         """One poll: the final event, or the seconds to wait before the next one."""

@@ -1,4 +1,4 @@
-"""Scenarios 1-5 on a real Airflow with the LocalExecutor, PostgreSQL and the emulator as gateway."""
+"""Scenarios 1-7 on a real Airflow with the LocalExecutor, PostgreSQL and the emulator as gateway."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_hailuo.emulator.videos import task_id_of_video
 from tests.e2e.cluster import Cluster, max_concurrent_renders, running_cluster
 from tests.e2e.conftest import make_stills, require_postgres
+from tests.e2e.dags.e2e_crash_dags import AFTER_CREATE, AFTER_DOWNLOAD, AFTER_RECORD, MID_DOWNLOAD, POLLING
 
 PARALLELISM = 8  # worker slots: far fewer than the videos rendering at once in scenario 1
 
@@ -145,3 +147,68 @@ def test_5_a_failed_gateway_task_fails_the_task_with_its_code(cluster: Cluster, 
     log = cluster.task_log("e2e_failure", run_id, "video")
     assert "010004098" in log
     assert "status check went wrong" in log
+
+
+# -- the crash-point matrix: a worker killed once at each point of a video's life ------------------
+
+CRASH_POINTS = [
+    (AFTER_CREATE, "sync"),
+    (AFTER_RECORD, "sync"),
+    (POLLING, "sync"),
+    (MID_DOWNLOAD, "deferrable"),
+    (AFTER_DOWNLOAD, "deferrable"),
+]
+
+
+@pytest.mark.parametrize(("point", "mode"), CRASH_POINTS, ids=[point for point, _ in CRASH_POINTS])
+def test_6_a_worker_killed_at_any_point_pays_once_and_keeps_its_own_video(
+    cluster: Cluster, tmp_path: Path, point: str, mode: str
+) -> None:
+    cluster.emulator.configure(render_seconds=3)
+    frame = make_stills(tmp_path / "stills", 1) / "still_000.jpg"
+    videos, marker = tmp_path / "videos", tmp_path / "crashed"
+    dag_id = f"e2e_crash_{mode}"
+    conf = {"frame": str(frame), "crash_at": point, "marker": str(marker), "download_to": f"{videos}/"}
+    run_id = cluster.trigger(dag_id, conf)
+    state = cluster.wait_for_run(dag_id, run_id, timeout=240)
+
+    assert marker.exists()  # the worker was killed where the test says
+    assert cluster.task_states(dag_id, run_id)[("video", -1)][1] == 2  # and Airflow retried it
+    stats = cluster.emulator.stats()
+    assert (stats["create"], stats["tasks_created"]) == (1, 1)  # paid once, whatever the point
+    if point == AFTER_CREATE:
+        # The id died with the worker: the retry cannot know the task, and must not pay again.
+        assert state == "failed"
+        assert "stopped before recording the answer" in cluster.task_log(dag_id, run_id, "video")
+        return
+    assert state == "success"
+    (gateway_task,) = cluster.emulator.tasks()
+    result = cluster.xcom(dag_id, run_id, "video")
+    expected = videos / f"{gateway_task['id']}.mp4"
+    assert result["hailuo_task_id"] == gateway_task["id"]
+    assert result["local_path"] == str(expected)
+    assert task_id_of_video(expected.read_bytes()) == gateway_task["id"]  # whole, and its own
+    assert [path.name for path in videos.iterdir()] == [expected.name]  # no partial file left
+
+
+def test_7_a_mapped_batch_of_same_named_frames_keeps_every_video_apart(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.emulator.configure(render_seconds=3)
+    products = tmp_path / "products"
+    for index, still in enumerate(sorted(make_stills(tmp_path / "stills", 4).iterdir())):
+        (products / f"product_{index}").mkdir(parents=True)
+        still.rename(products / f"product_{index}" / "front.jpg")
+    videos = tmp_path / "videos"
+    run_id = cluster.trigger("e2e_same_names", {"folder": str(products), "videos": f"{videos}/"})
+    assert cluster.wait_for_run("e2e_same_names", run_id, timeout=240) == "success"
+
+    tasks = cluster.emulator.tasks()
+    assert len(tasks) == cluster.emulator.stats()["create"] == 4
+    results = [cluster.xcom("e2e_same_names", run_id, "video", map_index=index) for index in range(4)]
+    assert len({result["hailuo_task_id"] for result in results}) == 4
+    for result in results:
+        path = Path(result["local_path"])
+        assert path.parent == videos
+        assert task_id_of_video(path.read_bytes()) == result["hailuo_task_id"]
+    assert len(list(videos.iterdir())) == 4

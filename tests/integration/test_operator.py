@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_hailuo.defaults import DEFERRAL_GRACE_SECONDS
+from airflow_provider_hailuo.defaults import DEFERRAL_GRACE_SECONDS, NOT_FOUND_GRACE_SECONDS
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import (
+    HailuoAmbiguousSubmitError,
     HailuoError,
     HailuoImageError,
     HailuoTaskFailedError,
@@ -25,20 +26,24 @@ from airflow_provider_hailuo.operators.hailuo import GENERATION_FIELDS, HailuoIm
 from airflow_provider_hailuo.protocol import ERROR_CODES
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
-from tests.integration.support import RESULT_KEYS, RecordingTaskInstance, load_dag, task_results
+from tests.integration.support import (
+    RESULT_KEYS,
+    RecordingTaskInstance,
+    StandInStateStore,
+    load_dag,
+    log_lines,
+    task_results,
+)
 
 FRAME = str(Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg")
 
 
-class TaskStateStore(dict[str, Any]):
-    """Stands in for Airflow 3.3's task state store (a per-task-instance key-value store)."""
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self[key] = value
-
-
-def context() -> dict[str, Any]:
-    return {"ti": RecordingTaskInstance()}
+def context(store: StandInStateStore | None = None) -> dict[str, Any]:
+    """What the operator reads of a running task's context: its task instance and its store."""
+    return {
+        "ti": RecordingTaskInstance(),
+        "task_state_store": StandInStateStore() if store is None else store,
+    }
 
 
 def operator(**kwargs: Any) -> HailuoImageToVideoOperator:
@@ -171,7 +176,7 @@ def test_a_success_event_gives_exactly_the_result_keys(fast_connection: str, tmp
     event = completed_event(fast_connection)
     ctx = context()
     result = operator(download_to=f"{tmp_path}/").execute_complete(ctx, event)
-    assert set(result) == RESULT_KEYS | {"local_path"}
+    assert set(result) == RESULT_KEYS | {"local_path", "local_paths"}
     assert result["cost"] == "0.28"
     assert isinstance(result["cost"], str)
     assert Path(result["local_path"]).read_bytes()[4:8] == b"ftyp"
@@ -277,12 +282,23 @@ def test_a_retry_resumes_the_gateway_task_instead_of_paying_twice(
     assert ti.try_number == 2
     stats = hailuo_emulator.client.stats()
     result = ti.xcom_pull(task_ids="video")
-    if AIRFLOW_V_3_3_PLUS:
-        assert (stats["create"], stats["tasks_created"]) == (1, 1)
-        assert result["hailuo_task_id"] == hailuo_emulator.client.tasks()[0]["id"]
-    else:
-        # No task state store before 3.3: the retry submits anew, as the README's table says.
-        assert (stats["create"], stats["tasks_created"]) == (2, 2)
+    # On every Airflow: the task state store on 3.3+, a Variable before.
+    assert (stats["create"], stats["tasks_created"]) == (1, 1)
+    assert result["hailuo_task_id"] == hailuo_emulator.client.tasks()[0]["id"]
+    if not AIRFLOW_V_3_3_PLUS:
+        from airflow.models import Variable
+
+        from airflow_provider_hailuo.durable import VARIABLE_PREFIX
+
+        # The Variable served its task instance and is gone.
+        assert not [key for key in _variable_keys(Variable) if key.startswith(VARIABLE_PREFIX)]
+
+
+def _variable_keys(variable: Any) -> list[str]:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [row.key for row in session.query(variable)]
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -320,7 +336,7 @@ def test_the_extra_link_points_at_the_video(fast_connection: str) -> None:
     "kwargs",
     [
         {"download_to": 123},
-        {"download_to": "nosuchscheme://bucket/videos/"},
+        {"download_to": "not a scheme://bucket/videos/"},
         {"download_to": "   "},
         {"download_to": "/tmp/videos/", "wait_for_completion": False},
     ],
@@ -329,6 +345,44 @@ def test_a_bad_download_destination_is_refused_when_the_dag_is_parsed(kwargs: di
     with pytest.raises(HailuoValidationError) as info:
         operator(**kwargs)
     assert info.value.parameter == "download_to"
+
+
+@pytest.mark.parametrize(
+    ("rendered", "parameter"),
+    [
+        ({"download_to": "ftp://files.example/videos/"}, "download_to"),
+        ({"first_frame_image": "ftp://files.example/stills/a.png"}, "first_frame_image"),
+        ({"last_frame_image": "gopher://files.example/b.png"}, "last_frame_image"),
+    ],
+)
+def test_a_scheme_airflow_cannot_open_is_refused_before_any_request(
+    fast_connection: str, hailuo_emulator: EmulatorServer, rendered: dict[str, Any], parameter: str
+) -> None:
+    op = operator(download_to="{{ params.videos }}", last_frame_image="{{ params.last }}")
+    op.download_to, op.last_frame_image = None, None
+    for name, value in rendered.items():
+        setattr(op, name, value)  # as Jinja would have rendered them
+    with pytest.raises(HailuoValidationError, match="Airflow has no filesystem for") as info:
+        op.execute(context())
+    assert info.value.parameter == parameter
+    assert hailuo_emulator.client.stats()["total"] == 0
+
+
+@pytest.mark.parametrize("rendered", ["None", "", "  "])
+def test_a_download_to_template_that_renders_empty_downloads_nothing(
+    fast_connection: str,
+    hailuo_emulator: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rendered: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    op = operator(download_to="{{ params.videos }}", deferrable=False)
+    op.download_to = rendered
+    result = op.execute(context())
+    assert "local_path" not in result
+    assert list(tmp_path.iterdir()) == []
+    assert hailuo_emulator.client.stats()["download"] == 0
 
 
 def test_optional_templates_that_render_empty_are_unset(
@@ -342,33 +396,24 @@ def test_optional_templates_that_render_empty_are_unset(
     assert set(hailuo_emulator.client.task(task_id)["params"]) == {"first_frame_image"}
 
 
-# -- resuming: every branch (Airflow 3.3+, where the task state store exists) ---------------------
-
-needs_state_store = pytest.mark.skipif(
-    not AIRFLOW_V_3_3_PLUS, reason="the task state store arrived in Airflow 3.3"
-)
+# -- resuming: every branch (the store is the task state store here; the DAG runs below use the
+# store of the Airflow under test) ---------------------------------------------------------------
 
 
-def resumed_context(store: TaskStateStore) -> dict[str, Any]:
-    return {"ti": RecordingTaskInstance(), "task_state_store": store}
-
-
-def first_try(hailuo_emulator: EmulatorServer, **kwargs: Any) -> tuple[TaskStateStore, str]:
-    """A first try that submitted and stored its gateway task (and then, say, its worker died)."""
-    store = TaskStateStore()
-    op = operator(wait_for_completion=False, **kwargs)
-    task_id = op.execute(resumed_context(store))
+def first_try(hailuo_emulator: EmulatorServer, **kwargs: Any) -> tuple[StandInStateStore, str]:
+    """A first try that submitted and recorded its gateway task (and then, say, its worker died)."""
+    store = StandInStateStore()
+    task_id = operator(wait_for_completion=False, **kwargs).execute(context(store))
     assert store["hailuo_task_id"]["hailuo_task_id"] == task_id
     return store, task_id
 
 
-@needs_state_store
 def test_a_retry_returns_the_completed_task_and_records_its_id(
     fast_connection: str, hailuo_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     store, task_id = first_try(hailuo_emulator)
     operator(deferrable=False).hook.wait_for_task(task_id, poll_interval=0.05, timeout=30)
-    ctx = resumed_context(store)
+    ctx = context(store)
     result = operator(deferrable=True, download_to=f"{tmp_path}/").execute(ctx)  # no deferral needed
     assert result["hailuo_task_id"] == task_id
     assert Path(result["local_path"]).exists()
@@ -376,17 +421,15 @@ def test_a_retry_returns_the_completed_task_and_records_its_id(
     assert hailuo_emulator.client.stats()["create"] == 1
 
 
-@needs_state_store
 def test_a_retry_waits_for_the_running_task(fast_connection: str, hailuo_emulator: EmulatorServer) -> None:
     hailuo_emulator.client.configure(render_seconds=0.5)
     store, task_id = first_try(hailuo_emulator)
     with pytest.raises(TaskDeferred) as deferred:
-        operator(deferrable=True).execute(resumed_context(store))
+        operator(deferrable=True).execute(context(store))
     assert deferred.value.trigger.serialize()[1]["hailuo_task_id"] == task_id
     assert hailuo_emulator.client.stats()["create"] == 1
 
 
-@needs_state_store
 @pytest.mark.parametrize("ending", ["failed", "cancelled", "forgotten", "other parameters", "durable=False"])
 def test_a_retry_submits_anew_when_the_stored_task_cannot_be_used(
     fast_connection: str, hailuo_emulator: EmulatorServer, ending: str
@@ -395,15 +438,143 @@ def test_a_retry_submits_anew_when_the_stored_task_cannot_be_used(
     retry_kwargs: dict[str, Any] = {"wait_for_completion": False}
     if ending in ("failed", "cancelled"):
         hailuo_emulator.client.set_task_status(task_id, ending)
-    elif ending == "forgotten":
-        store["hailuo_task_id"] = {"hailuo_task_id": "task_the_gateway_never_had", "request": None}
+    elif ending == "forgotten":  # recorded long ago; the gateway's own JSON 404 says it is gone
+        store["hailuo_task_id"] = {**store["hailuo_task_id"], "hailuo_task_id": "task_the_gateway_never_had"}
+        store["hailuo_task_id"]["recorded_at"] = time.time() - NOT_FOUND_GRACE_SECONDS - 1
     elif ending == "other parameters":
         retry_kwargs["prompt"] = "The DAG changed since [zoom out]"
     else:
         retry_kwargs["durable"] = False
-    new_task_id = operator(**retry_kwargs).execute(resumed_context(store))
+    new_task_id = operator(**retry_kwargs).execute(context(store))
     assert new_task_id != task_id
     assert hailuo_emulator.client.stats()["create"] == 2
+
+
+class FailingXComTaskInstance(RecordingTaskInstance):
+    """An API server hiccup, or a custom XCom backend failing: every push raises."""
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        raise ConnectionError("the API server did not answer")
+
+
+def test_the_id_is_recorded_before_any_xcom_so_a_failed_push_does_not_pay_twice(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    store = StandInStateStore()
+    with pytest.raises(ConnectionError):
+        operator(wait_for_completion=False).execute(
+            {"ti": FailingXComTaskInstance(), "task_state_store": store}
+        )
+    task_id = operator(wait_for_completion=False).execute(context(store))
+    assert task_id == hailuo_emulator.client.tasks()[0]["id"]
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+def test_a_create_whose_answer_was_never_recorded_is_not_sent_again(
+    fast_connection: str, hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+
+    create_task = HailuoHook.create_task
+
+    def accepted_then_killed(self: HailuoHook, body: dict[str, Any]) -> str:
+        create_task(self, body)
+        raise SystemExit("the worker died as the answer arrived")
+
+    store = StandInStateStore()
+    monkeypatch.setattr(HailuoHook, "create_task", accepted_then_killed)
+    with pytest.raises(SystemExit):
+        operator(wait_for_completion=False).execute(context(store))
+    monkeypatch.undo()
+    with pytest.raises(HailuoAmbiguousSubmitError, match="durable=False") as info:
+        operator(wait_for_completion=False).execute(context(store))
+    assert "task state store key 'hailuo_task_id'" in str(info.value)
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "target": "create", "http_status": 400, "message": "bad frame"},
+        {"kind": "status", "target": "create", "http_status": 429, "times": 10},
+    ],
+)
+def test_a_create_the_gateway_refused_leaves_nothing_to_resume(
+    fast_connection: str, hailuo_emulator: EmulatorServer, fault: dict[str, Any]
+) -> None:
+    hailuo_emulator.client.add_faults([fault])
+    store = StandInStateStore()
+    with pytest.raises(HailuoError):
+        operator(wait_for_completion=False).execute(context(store))
+    assert "hailuo_task_id" not in store
+    hailuo_emulator.client.clear_faults()
+    assert operator(wait_for_completion=False).execute(context(store))
+    assert hailuo_emulator.client.stats()["tasks_created"] == 1
+
+
+@pytest.mark.parametrize("answer", ["a proxy's HTML 404", "the gateway's 404 just after the create"])
+def test_a_404_that_does_not_prove_the_task_gone_submits_nothing(
+    fast_connection: str, hailuo_emulator: EmulatorServer, answer: str
+) -> None:
+    store, _ = first_try(hailuo_emulator)
+    if answer == "a proxy's HTML 404":
+        hailuo_emulator.client.add_fault(
+            "status", target="poll", http_status=404, body_shape="html", times=10
+        )
+        match = "not the gateway's own"
+    else:
+        store["hailuo_task_id"]["hailuo_task_id"] = "task_not_listed_yet"
+        match = "does not know Hailuo task task_not_listed_yet yet"
+    with pytest.raises(HailuoError, match=match):
+        operator(wait_for_completion=False).execute(context(store))
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+@pytest.mark.parametrize("where", ["a/front.jpg", "b/front.jpg"])
+def test_a_frame_of_the_same_name_in_another_folder_is_another_request(
+    fast_connection: str, hailuo_emulator: EmulatorServer, tmp_path: Path, where: str
+) -> None:
+    import shutil
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(FRAME, tmp_path / folder / "front.jpg")
+    store, task_id = first_try(hailuo_emulator, first_frame_image=str(tmp_path / "a" / "front.jpg"))
+    again = operator(wait_for_completion=False, first_frame_image=str(tmp_path / where)).execute(
+        context(store)
+    )
+    assert (again == task_id) == (where == "a/front.jpg")
+
+
+def test_a_file_object_frame_resumes_on_a_retry(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    frame = Path(FRAME)
+    with frame.open("rb") as handle:
+        store, task_id = first_try(hailuo_emulator, first_frame_image=handle)
+    with frame.open("rb") as handle:  # a new file object, as a retry's would be
+        assert (
+            operator(wait_for_completion=False, first_frame_image=handle).execute(context(store)) == task_id
+        )
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+def test_on_kill_warns_that_the_gateway_task_renders_on(
+    fast_connection: str,
+    hailuo_emulator: EmulatorServer,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hailuo_emulator.client.configure(render_seconds=60)
+    op = operator(deferrable=False, timeout=0.3)
+    with pytest.raises(HailuoTimeoutError):
+        op.execute(context())
+    task_id = hailuo_emulator.client.tasks()[0]["id"]
+    capsys.readouterr()
+    with caplog.at_level("WARNING"):
+        op.on_kill()
+    warning = f"Hailuo task {task_id} keeps rendering on the gateway and will be charged"
+    assert any(warning in line for line in log_lines(caplog, capsys))
 
 
 @pytest.mark.usefixtures("airflow_db")

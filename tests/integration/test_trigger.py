@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.protocol import ERROR_CODES
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
+from tests.integration.support import log_lines
 
 FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
 
@@ -195,7 +197,6 @@ def test_many_triggers_of_one_connection_share_one_pool(
 ) -> None:
     hailuo_emulator.client.configure(render_seconds=1.0)
     task_ids = [submit(fast_connection) for _ in range(20)]
-    before = hailuo_emulator.client.stats()["connections_opened"]
 
     async def staggered(index: int, task_id: str) -> dict[str, Any]:
         await asyncio.sleep(index * 0.01)  # so that first polls do not all land at once
@@ -208,12 +209,15 @@ def test_many_triggers_of_one_connection_share_one_pool(
 
     events = asyncio.run(all_of_them())
     assert [event["status"] for event in events] == ["success"] * 20
-    stats = hailuo_emulator.client.stats()
-    # A session per trigger would open at least one connection each (20 or more); the shared
-    # pool reuses its kept-alive connections for hundreds of polls (how many it opens depends on
-    # how the polls happen to overlap).
-    assert stats["connections_opened"] - before < 20
-    assert stats["poll"] > 200
+    assert hailuo_emulator.client.stats()["poll"] > 200
+    # A session per trigger keeps each connection to its own trigger's task; the shared pool hands
+    # a kept-alive connection to whichever trigger polls next. How many connections it opens
+    # depends on how the polls overlap (on a busy machine, up to one per trigger), so the test
+    # asks what only sharing does: one connection carrying the polls of several tasks.
+    tasks_by_port: dict[int, set[str]] = defaultdict(set)
+    for poll in hailuo_emulator.client.polls():
+        tasks_by_port[poll["client_port"]].add(poll["task_id"])
+    assert max(len(tasks) for tasks in tasks_by_port.values()) > 1
 
 
 def test_a_missing_connection_gives_an_error_event_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,3 +249,14 @@ def test_a_retry_after_beyond_the_hooks_bound_is_waited_out_between_polls(
     # Polling every 0.05 s regardless would have met the 429 about 30 times in 1.5 s; it polled
     # once, then once more at its end time (the last chance to see the task finished).
     assert hailuo_emulator.client.stats()["poll"] == 2
+
+
+def test_on_kill_warns_that_the_gateway_task_renders_on(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Airflow 3.3+ calls it when a user marks the deferred task failed or clears it."""
+    trigger = HailuoTaskTrigger("task_rendering", "hailuo_default", poll_interval=1, end_time=None)
+    with caplog.at_level("WARNING"):
+        asyncio.run(trigger.on_kill())
+    warning = "Hailuo task task_rendering keeps rendering on the gateway and will be charged"
+    assert any(warning in line for line in log_lines(caplog, capsys))

@@ -1,0 +1,237 @@
+"""The durable record of a gateway task: what lets a retry find the video an earlier try paid for.
+
+Purpose
+    A video is paid for when the gateway accepts its create request. If the Airflow task then
+    dies (a worker killed, a timeout, a lost API server) its retry must find that gateway task
+    instead of paying for a second one, on every supported Airflow.
+
+How it works
+    One record per task instance, in a store that survives a retry:
+
+    - Airflow 3.3+: the task state store (``context["task_state_store"]``), made for this.
+    - Airflow 2.11 and 3.0-3.2: an Airflow Variable named after the task instance
+      (:func:`variable_key`). Variables live in the metadata database, are readable and writable
+      from a task on every version, and survive retries; XCom does not (a new try clears its
+      task's XComs), and a task instance has no other writable field. The Variable is deleted
+      when the task instance finishes with its video, so they do not pile up.
+
+    The operator writes the record in two steps around the create request (:class:`JobRecord`):
+    an *intent* (the request's fingerprint, no task id) just before the request is sent, then the
+    gateway task id as soon as the answer is read, before anything else (XCom, logging). A retry
+    reads the record first:
+
+    - the gateway task id, for the same request: resume it (wait, or take its result);
+    - an intent without an id: a create was sent and its answer never recorded. The gateway may
+      have made (and may charge for) a video, so nothing is sent again (an ambiguous failure is
+      never resent, as for a timeout after sending);
+    - a record for another request (the DAG changed, a mapped index holds another image): ignored.
+
+What it does not do
+    It does not cancel a gateway task (the gateway documents no cancel endpoint), and it does not
+    share records between task instances: two tasks asking for the same video pay twice.
+
+Known limitation
+    The answer to a create cannot be recorded in the same step as the request is sent. A worker
+    killed between reading the answer and writing the id leaves the intent: the retry then
+    refuses to send anything, and the video the gateway made is found in its console, not here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_hailuo.params import IMAGE_PARAMETERS
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_hailuo.params import GenerationRequest
+
+# The task state store key. It was the mixin's external_id_key: kept, so records written before
+# this module existed are still found by the retries of tasks in flight during an upgrade.
+RECORD_KEY = "hailuo_task_id"
+VARIABLE_PREFIX = "hailuo_task_record"
+_MAX_VARIABLE_KEY = 250  # the Variable key column's length on every supported Airflow
+_READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What a store keeps for one task instance.
+
+    ``hailuo_task_id`` is ``None`` while a create is in flight (the intent). ``recorded_at`` is Unix
+    time.
+    """
+
+    request: str
+    hailuo_task_id: str | None
+    recorded_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_stored(cls, stored: object) -> JobRecord | None:
+        """Read what a store holds, including the shape the ResumableJobMixin-based version wrote
+        (``{"hailuo_task_id": ..., "request": ...}``, no time: read as long recorded)."""
+        if not isinstance(stored, dict) or not isinstance(stored.get("request"), str):
+            return None
+        task_id = stored.get("hailuo_task_id")
+        return cls(
+            request=stored["request"],
+            hailuo_task_id=task_id if isinstance(task_id, str) and task_id else None,
+            recorded_at=float(stored.get("recorded_at") or 0.0),
+        )
+
+    def age(self) -> float:
+        return time.time() - self.recorded_at
+
+
+class RecordStore(Protocol):
+    """Where one task instance's record lives; ``where`` tells a user how to find it."""
+
+    where: str
+    keeps_after_success: bool
+
+    def get(self) -> JobRecord | None: ...
+
+    def put(self, record: JobRecord) -> None: ...
+
+    def delete(self) -> None: ...
+
+
+class TaskStateStoreRecords:
+    """Airflow 3.3+: the task instance's own task state store.
+
+    Kept after success, as Airflow keeps it (``[state_store] clear_on_success``, retention days):
+    clearing a successful task then returns the same video for the same parameters.
+    """
+
+    keeps_after_success = True
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.where = f"the task state store key {RECORD_KEY!r} of this task instance"
+
+    def get(self) -> JobRecord | None:
+        return JobRecord.from_stored(self._store.get(RECORD_KEY))
+
+    def put(self, record: JobRecord) -> None:
+        self._store.set(RECORD_KEY, record.to_json())
+
+    def delete(self) -> None:
+        self._store.delete(RECORD_KEY)
+
+
+def variable_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """The Variable of one task instance: readable when it fits the key column, else a digest."""
+    readable = f"{VARIABLE_PREFIX}.{dag_id}.{run_id}.{task_id}.{map_index}"
+    if len(readable) <= _MAX_VARIABLE_KEY:
+        return readable
+    digest = hashlib.sha256(json.dumps([dag_id, run_id, task_id, map_index]).encode()).hexdigest()
+    return f"{VARIABLE_PREFIX}.{digest}"
+
+
+class VariableRecords:
+    """Airflow 2.11 and 3.0-3.2: an Airflow Variable per task instance, deleted once it has served."""
+
+    keeps_after_success = False
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.where = f"the Airflow Variable {key!r}"
+
+    @staticmethod
+    def _variable() -> Any:
+        from airflow.providers.common.compat.sdk import Variable
+
+        return Variable
+
+    def get(self) -> JobRecord | None:
+        # The default positionally: Airflow 2 names it ``default_var``, the task SDK ``default``.
+        stored = self._variable().get(self.key, None)
+        if stored is None:
+            return None
+        try:
+            return JobRecord.from_stored(json.loads(stored))
+        except ValueError:
+            return None
+
+    def put(self, record: JobRecord) -> None:
+        self._variable().set(
+            self.key,
+            json.dumps(record.to_json()),
+            description="The Hailuo gateway task of one task instance, kept across its tries "
+            "(airflow-provider-hailuo); deleted when the task instance has its video.",
+        )
+
+    def delete(self) -> None:
+        self._variable().delete(self.key)
+
+
+def record_store(context: Context) -> RecordStore:
+    """The store for the running task instance: the task state store where Airflow (3.3+) offers
+    one in the context, else a Variable."""
+    store = context.get("task_state_store")
+    if store is not None:
+        return TaskStateStoreRecords(store)
+    ti = context["ti"]
+    map_index = ti.map_index if ti.map_index is not None else -1
+    return VariableRecords(variable_key(ti.dag_id, ti.run_id, ti.task_id, map_index))
+
+
+# -- the request fingerprint ----------------------------------------------------------------------
+
+
+def _digest_stream(handle: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(_READ_CHUNK):
+        digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def frame_identity(source: object) -> object:
+    """What tells one frame from another, so that a stored task is resumed only for the same frame.
+
+    - an http(s) URL or an object storage URI: the whole text;
+    - a local path (text or path object): its absolute path;
+    - an ObjectStoragePath: its URI with its connection id;
+    - a data URL, bytes and file objects: a digest of the content (a file object is rewound).
+
+    So a path or URI is "the same" frame when it names the same place: a file rewritten in place
+    between tries still resumes the first try's video (the place is what a DAG author names).
+    """
+    if source is None:
+        return None
+    if isinstance(source, str):
+        if source.startswith("data:"):
+            return "sha256:" + hashlib.sha256(source.encode()).hexdigest()
+        if "://" in source:
+            return source
+        return os.path.abspath(os.path.expanduser(source))
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "sha256:" + hashlib.sha256(bytes(source)).hexdigest()
+    if type(source).__name__ == "ObjectStoragePath":
+        return f"{source}#conn_id={getattr(source, 'conn_id', None) or ''}"
+    if isinstance(source, os.PathLike):
+        return os.path.abspath(os.fspath(source))
+    if callable(getattr(source, "read", None)):
+        handle: Any = source
+        start = handle.tell() if callable(getattr(handle, "tell", None)) else None
+        identity = _digest_stream(handle)
+        if start is not None:
+            handle.seek(start)
+        return identity
+    return repr(source)
+
+
+def request_fingerprint(request: GenerationRequest) -> str:
+    """A short digest of what was asked for: a stored task is resumed only for the same request."""
+    asked: dict[str, Any] = {"model": request.model, **request.options()}
+    asked.update({name: frame_identity(getattr(request, name)) for name in IMAGE_PARAMETERS})
+    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]

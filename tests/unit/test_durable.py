@@ -1,0 +1,113 @@
+"""The durable record: the request fingerprint tells frames apart by place or content, records
+round-trip through a store, and each Airflow gets the store that survives its retries."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_hailuo.durable import (
+    VARIABLE_PREFIX,
+    JobRecord,
+    TaskStateStoreRecords,
+    VariableRecords,
+    record_store,
+    request_fingerprint,
+    variable_key,
+)
+from airflow_provider_hailuo.params import GenerationRequest
+from tests.integration.support import StandInStateStore
+
+
+def fingerprint(first_frame_image: Any, **kwargs: Any) -> str:
+    return request_fingerprint(GenerationRequest(first_frame_image=first_frame_image, **kwargs))
+
+
+def test_paths_with_the_same_file_name_in_other_folders_are_other_frames(tmp_path: Path) -> None:
+    assert fingerprint("/a/front.jpg") != fingerprint("/b/front.jpg")
+    assert fingerprint(Path("/a/front.jpg")) != fingerprint(Path("/b/front.jpg"))
+
+
+def test_a_path_is_the_same_frame_as_text_or_object_and_relative_or_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert (
+        fingerprint("front.jpg") == fingerprint(str(tmp_path / "front.jpg")) == fingerprint(Path("front.jpg"))
+    )
+
+
+def test_object_storage_paths_differ_by_folder_and_by_connection() -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    a = ObjectStoragePath("file:///a/front.jpg")
+    b = ObjectStoragePath("file:///b/front.jpg")
+    other_conn = ObjectStoragePath("file:///a/front.jpg", conn_id="other_store")
+    assert len({fingerprint(a), fingerprint(b), fingerprint(other_conn)}) == 3
+
+
+def test_bytes_file_objects_and_data_urls_are_identified_by_content() -> None:
+    first = io.BytesIO(b"one image")
+    same = io.BytesIO(b"one image")
+    assert fingerprint(first) == fingerprint(same) == fingerprint(b"one image")
+    assert fingerprint(io.BytesIO(b"another image")) != fingerprint(first)
+    assert first.tell() == 0  # rewound: the frame is still read whole when it is sent
+    assert fingerprint("data:image/png;base64,AAAA") != fingerprint("data:image/png;base64,AAAB")
+
+
+def test_every_parameter_takes_part() -> None:
+    base = fingerprint("https://example.com/a.png")
+    assert fingerprint("https://example.com/a.png", prompt="[zoom in]") != base
+    assert fingerprint("https://example.com/a.png", last_frame_image="https://example.com/b.png") != base
+    assert fingerprint("https://example.com/a.png", duration=10) != base
+
+
+def test_a_record_round_trips_and_older_shapes_are_read() -> None:
+    record = JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=12.5)
+    assert JobRecord.from_stored(record.to_json()) == record
+    intent = JobRecord(request="abc", hailuo_task_id=None, recorded_at=1.0)
+    assert JobRecord.from_stored(intent.to_json()) == intent
+    # What the ResumableJobMixin-based version stored: read, as recorded long ago.
+    assert JobRecord.from_stored({"hailuo_task_id": "task_1", "request": "abc"}) == JobRecord(
+        request="abc", hailuo_task_id="task_1", recorded_at=0.0
+    )
+    assert JobRecord.from_stored("task_1") is None
+    assert JobRecord.from_stored(None) is None
+
+
+def test_the_task_state_store_is_used_where_airflow_offers_it() -> None:
+    store = StandInStateStore()
+    records = record_store({"task_state_store": store, "ti": object()})  # type: ignore[typeddict-item]
+    assert isinstance(records, TaskStateStoreRecords)
+    assert records.keeps_after_success
+    records.put(JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0))
+    assert records.get() == JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0)
+    records.delete()
+    assert records.get() is None
+
+
+class StandInTaskInstance:
+    dag_id = "catalogue"
+    run_id = "scheduled__2026-12-01T00:00:00+00:00"
+    task_id = "video"
+    map_index = 3
+
+
+def test_without_a_task_state_store_a_variable_per_task_instance_is_used() -> None:
+    records = record_store({"ti": StandInTaskInstance()})  # type: ignore[typeddict-item]
+    assert isinstance(records, VariableRecords)
+    assert not records.keeps_after_success
+    assert records.key == f"{VARIABLE_PREFIX}.catalogue.scheduled__2026-12-01T00:00:00+00:00.video.3"
+    assert records.key in records.where
+
+
+def test_variable_keys_fit_the_key_column_and_stay_distinct() -> None:
+    long_dag = "d" * 240
+    first = variable_key(long_dag, "run", "video", 0)
+    second = variable_key(long_dag, "run", "video", 1)
+    assert len(first) <= 250
+    assert first != second
+    assert variable_key("dag", "run", "video", -1) != variable_key("dag", "run", "video", 0)
