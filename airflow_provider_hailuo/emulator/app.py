@@ -82,10 +82,11 @@ def _check_bearer(request: web.Request, api_key: str) -> web.Response | None:
     """The 401 a missing or wrong key earns; ``None`` when the key is right. The key is never echoed.
 
     ``credentials = auth-scheme 1*SP token68`` (RFC 9110, 11.4): the spaces after the scheme are
-    syntax, and the parser already removed the whitespace around the field's value. Nothing else
-    is trimmed, so a key with stray spaces inside or after it is a different key, as it is upstream.
+    syntax, and so is the whitespace around the field's value (RFC 9110, 5.5: newer aiohttp strips
+    it while parsing, older versions leave the trailing part). Nothing else is trimmed, so a key
+    with stray spaces inside it is a different key, as it is upstream.
     """
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get("Authorization", "").strip(" \t")
     if not header:
         return error_response(401, "API key missing: send the header 'Authorization: Bearer <API key>'")
     scheme, _, credentials = header.partition(" ")

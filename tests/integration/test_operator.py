@@ -184,6 +184,20 @@ def test_a_success_event_gives_exactly_the_result_keys(fast_connection: str, tmp
     json.dumps(result)
 
 
+def test_a_success_event_whose_url_expired_downloads_from_a_fresh_one(
+    fast_connection: str, hailuo_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """The worker may take the event long after the trigger read the URL (a busy pool, a queue)."""
+    from airflow_provider_hailuo.emulator.videos import task_id_of_video
+
+    hailuo_emulator.client.configure(video_url_ttl_seconds=2)
+    event = completed_event(fast_connection)
+    time.sleep(2.5)
+    result = operator(download_to=f"{tmp_path}/").execute_complete(context(), event)
+    assert task_id_of_video(Path(result["local_path"]).read_bytes()) == event["hailuo_task_id"]
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
 @pytest.mark.parametrize("code", sorted(ERROR_CODES))
 def test_a_failed_event_raises_with_the_code_the_message_and_the_task_id(
     fast_connection: str, hailuo_emulator: EmulatorServer, code: str
