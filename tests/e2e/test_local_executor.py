@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hailuo.emulator.videos import task_id_of_video
+from tests.dags.crash_once import AFTER_CREATE, AFTER_DOWNLOAD, AFTER_RECORD, MID_DOWNLOAD, POLLING
 from tests.e2e.cluster import Cluster, max_concurrent_renders, running_cluster
 from tests.e2e.conftest import make_stills, require_postgres
-from tests.e2e.dags.e2e_crash_dags import AFTER_CREATE, AFTER_DOWNLOAD, AFTER_RECORD, MID_DOWNLOAD, POLLING
 
 PARALLELISM = 8  # worker slots: far fewer than the videos rendering at once in scenario 1
 

@@ -3,99 +3,23 @@ life, then retried by Airflow, and a mapped batch whose frames share a file name
 
 from __future__ import annotations
 
-import os
-import signal
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from airflow.sdk import DAG, task
 
-from airflow_provider_hailuo.hooks import download
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
 
-# The points, in the order a video lives through them.
-AFTER_CREATE = "after_create"  # the create's answer read, its id not yet recorded
-AFTER_RECORD = "after_record"  # the id recorded, nothing else done
-POLLING = "polling"  # waiting for the render (in the worker)
-MID_DOWNLOAD = "mid_download"  # half of the video written
-AFTER_DOWNLOAD = "after_download"  # the video in place, the result not yet returned
-
-
-def _die(marker: Path) -> NoReturn:
-    """As the OOM killer would: no exception, no finally blocks, no goodbye to Airflow."""
-    marker.touch()
-    os.kill(os.getpid(), signal.SIGKILL)
-    raise AssertionError("unreachable")
-
-
-class CrashOnceOperator(HailuoImageToVideoOperator):
-    """The real operator, killed once at ``params.crash_at`` (the marker file says "done")."""
-
-    def execute(self, context: Any) -> Any:
-        marker = Path(context["params"]["marker"])
-        if not marker.exists():
-            self._arm(context["params"]["crash_at"], marker)
-        return super().execute(context)
-
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        marker = Path(context["params"]["marker"])
-        if not marker.exists():
-            self._arm(context["params"]["crash_at"], marker)
-        return super().execute_complete(context, event)
-
-    def _arm(self, point: str, marker: Path) -> None:
-        hook = self.hook
-        if point == AFTER_CREATE:
-            create_task = hook.create_task
-
-            def created_then_killed(body: dict[str, Any]) -> str:
-                create_task(body)
-                _die(marker)
-
-            hook.create_task = created_then_killed  # type: ignore[method-assign]
-        elif point == AFTER_RECORD:
-            submit = self._submit
-
-            def recorded_then_killed(*args: Any) -> str:
-                submit(*args)
-                _die(marker)
-
-            self._submit = recorded_then_killed  # type: ignore[method-assign]
-        elif point == POLLING:
-            get_task = hook.get_task
-
-            def polled_then_killed(task_id: str, **kwargs: Any) -> Any:
-                get_task(task_id, **kwargs)
-                _die(marker)
-
-            hook.get_task = polled_then_killed  # type: ignore[method-assign]
-        elif point == MID_DOWNLOAD:
-            write_complete = download._write_complete
-
-            def half_written_then_killed(response: Any, target: Any, shown: str) -> None:
-                chunks = response.iter_content
-
-                def first_half(size: int) -> Any:
-                    data = b"".join(chunks(size))
-                    yield data[: len(data) // 2]
-                    _die(marker)
-
-                response.iter_content = first_half
-                write_complete(response, target, shown)
-
-            download._write_complete = half_written_then_killed  # type: ignore[assignment]
-        elif point == AFTER_DOWNLOAD:
-            download_videos = hook.download_videos
-
-            def downloaded_then_killed(*args: Any) -> list[str]:
-                download_videos(*args)
-                _die(marker)
-
-            hook.download_videos = downloaded_then_killed  # type: ignore[method-assign]
-        else:
-            raise ValueError(f"unknown crash point {point!r}")
-
+# The operator lives beside the integration suite's DAGs; this DAG folder is not on its path.
+_spec = importlib.util.spec_from_file_location(
+    "crash_once", Path(__file__).resolve().parents[2] / "dags" / "crash_once.py"
+)
+assert _spec is not None
+assert _spec.loader is not None
+crash_once = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(crash_once)
 
 for deferrable in (False, True):
     with DAG(
@@ -104,7 +28,7 @@ for deferrable in (False, True):
         catchup=False,
         params={"frame": "", "crash_at": "", "marker": "", "download_to": ""},
     ) as crash:
-        CrashOnceOperator(
+        crash_once.CrashOnceOperator(
             task_id="video",
             first_frame_image="{{ params.frame }}",
             download_to="{{ params.download_to }}",
