@@ -1,6 +1,6 @@
 """The gateway's wire format, pure (no I/O): paths, the create body, task parsing, errors.
 
-Every fact about the gateway lives here once (see ``spec/API.md``), so that when the real gateway
+Every fact about the gateway lives here once (see ``docs/gateway-protocol.md``), so that when the real gateway
 turns out to differ, one edit adapts the sync hook, the async hook, the trigger, the sensor and the
 emulator alike.
 """
@@ -222,7 +222,7 @@ class HailuoTask:
         return urls[0] if urls else None
 
     def result(self) -> dict[str, Any]:
-        """The operator's and the sensor's XCom return value (the keys are public, see DESIGN.md)."""
+        """The operator's and the sensor's XCom return value (the keys are public, see docs/design.md)."""
         return {
             "hailuo_task_id": self.id,
             "status": self.status,

@@ -1,4 +1,4 @@
-"""The gateway's HTTP protocol (spec/API.md) as an aiohttp application, with faults on demand.
+"""The gateway's HTTP protocol (docs/gateway-protocol.md) as an aiohttp application, with faults on demand.
 
 The request rules are not re-implemented here: the body is unwrapped by :mod:`protocol`, the
 parameters are checked by :mod:`params` and data-URL frames by :mod:`images`, the very code the

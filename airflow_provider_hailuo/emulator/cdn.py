@@ -1,6 +1,6 @@
 """Signed, expiring video URLs shaped like MiniMax's object-storage (Aliyun OSS) download URLs.
 
-spec/API.md: the real URLs look like
+docs/gateway-protocol.md: the real URLs look like
 ``https://<bucket>.<region>.aliyuncs.com/inference_output%2Fvideo%2F<date>%2F<uuid>%2Foutput.mp4
 ?Expires=<unix>&OSSAccessKeyId=...&Signature=...``. The emulator hands out the least convenient
 plausible version of that, so a client that assumes more than the gateway promises fails a test:

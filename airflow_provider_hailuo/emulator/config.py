@@ -15,7 +15,7 @@ from typing import Any
 DEFAULT_API_KEY = "test-key"
 DEFAULT_RENDER_SECONDS = 2.0
 DEFAULT_RESPONSE_DELAY_SECONDS = 0.0
-# One real video URL expired about 9 hours after its task was created (spec/API.md); 10 minutes
+# One real video URL expired about 9 hours after its task was created (docs/gateway-protocol.md); 10 minutes
 # is as plausible, and short enough that a client keeping URLs for later meets an expired one.
 DEFAULT_VIDEO_URL_TTL_SECONDS = 600.0
 DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS = 0.0

@@ -44,7 +44,7 @@ KIND_MALFORMED = "malformed"
 KIND_TASK_FAILURE = "task_failure"
 KIND_TRUNCATE = "truncate"
 
-# The four error body shapes of spec/API.md, plus plain text and an nginx HTML page, as a proxy in
+# The four error body shapes of docs/gateway-protocol.md, plus plain text and an nginx HTML page, as a proxy in
 # front would send (a 404 page from a proxy is not the gateway's "task not found").
 BODY_SHAPE_TEXT = "text"
 BODY_SHAPE_HTML = "html"

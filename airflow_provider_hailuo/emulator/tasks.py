@@ -22,7 +22,7 @@ from airflow_provider_hailuo.protocol import (
     STATUS_IN_PROGRESS,
 )
 
-# The three shapes of a failed task's ``error`` that spec/API.md lists.
+# The three shapes of a failed task's ``error`` that docs/gateway-protocol.md lists.
 ERROR_SHAPE_SEED = "seed"  # {"code": 10004095, "error_message": "..."}: an integer code, leading zero lost
 ERROR_SHAPE_STRING = "string"  # {"code": "010004095", "message": "..."}
 ERROR_SHAPE_BARE = "bare"  # "internal generation error (code 010004095)"
@@ -150,7 +150,7 @@ class EmulatedTask:
         return self.created_at + timedelta(seconds=self.render_seconds)
 
     def view(self, now_monotonic: float, video_url: Callable[[], str]) -> dict[str, Any]:
-        """The poll response, shaped like spec/API.md: output and usage only once completed.
+        """The poll response, shaped like docs/gateway-protocol.md: output and usage only once completed.
 
         ``video_url`` issues a URL; it is called for a completed task only, so that polls of
         running tasks do not pile up URLs nobody was given.

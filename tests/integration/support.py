@@ -1,5 +1,5 @@
 """What several integration test modules share: running DAGs with ``dag.test()``, the result's
-keys as DESIGN.md fixes them, and a stand-in task instance."""
+keys as docs/design.md fixes them, and a stand-in task instance."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def task_results(dag_run: Any) -> dict[tuple[str, int], tuple[str, Any]]:
     }
 
 
-# The result's keys, as DESIGN.md fixes them (written out, not taken from the code under test).
+# The result's keys, as docs/design.md fixes them (written out, not taken from the code under test).
 RESULT_KEYS = frozenset(
     {
         "hailuo_task_id",

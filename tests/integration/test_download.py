@@ -148,9 +148,10 @@ def test_a_dropped_download_is_retried(
 def test_an_expired_url_is_renewed_from_the_gateway(
     hook: HailuoHook, hailuo_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    hailuo_emulator.client.configure(video_url_ttl_seconds=1)
+    # Two seconds: Expires is whole seconds, so a fresh URL then lives at least one.
+    hailuo_emulator.client.configure(video_url_ttl_seconds=2)
     task = completed(hook)
-    time.sleep(1.5)
+    time.sleep(2.5)
     polls = hailuo_emulator.client.stats()["poll"]
     (path,) = hook.download_videos(task, tmp_path)
     assert owner(path) == task.id

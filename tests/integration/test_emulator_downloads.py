@@ -1,7 +1,7 @@
 """The emulator's video URLs and files, over real HTTP: shaped like MiniMax's object-storage URLs,
 signed, fresh on every poll and expiring, each task's file its own; and the faults around them.
 
-These are the least convenient behaviours the real service plausibly has (spec/API.md, "Quotas
+These are the least convenient behaviours the real service plausibly has (docs/gateway-protocol.md, "Quotas
 and downloads"): what is pinned down here is what a client under test cannot get away with.
 """
 

@@ -110,6 +110,39 @@ def test_an_http_url_frame_is_sent_as_is(hook: HailuoHook, hailuo_emulator: Emul
     assert params["last_frame_image"].startswith("data:image/jpeg;base64,")
 
 
+@pytest.mark.parametrize("where", ["inside", "outside", "a symlink out"])
+def test_the_connections_allowed_frame_roots_narrow_where_frames_are_read(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str
+) -> None:
+    import shutil
+
+    allowed, elsewhere = tmp_path / "stills", tmp_path / "private"
+    allowed.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(IMAGES / "lighthouse.jpg", allowed / "front.jpg")
+    shutil.copy(IMAGES / "lighthouse.jpg", elsewhere / "front.jpg")
+    (allowed / "link.jpg").symlink_to(elsewhere / "front.jpg")
+    frame = {
+        "inside": allowed / "front.jpg",
+        "outside": elsewhere / "front.jpg",
+        "a symlink out": allowed / "link.jpg",
+    }
+    set_connection(
+        monkeypatch,
+        host=hailuo_emulator.url,
+        password=hailuo_emulator.api_key,
+        extra={"allowed_frame_roots": f"{allowed}, s3://bucket/stills/"},
+    )
+    request = GenerationRequest(first_frame_image=str(frame[where]))
+    if where == "inside":
+        assert HailuoHook(retry_policy=FAST_RETRIES).submit(request)
+        return
+    with pytest.raises(HailuoValidationError, match="outside every root of the connection extra") as info:
+        HailuoHook(retry_policy=FAST_RETRIES).submit(request)
+    assert info.value.parameter == "first_frame_image"
+    assert counts(hailuo_emulator)["total"] == 0
+
+
 @pytest.mark.parametrize(
     ("request_", "error"),
     [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import socket
 import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -477,23 +476,6 @@ def test_a_malformed_ipv6_url_is_a_validation_error() -> None:
 
 
 # --- schemes Airflow cannot open ---------------------------------------------------------------
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any name lookup or connection fails the test: refusing a scheme must not reach out."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"network access: {args!r}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-@pytest.fixture
-def ftp_unregistered() -> None:
-    if storage.is_known_scheme("ftp"):  # pragma: no cover - no released provider registers ftp://
-        pytest.skip("a provider here registers ftp://")
 
 
 @pytest.mark.usefixtures("no_network", "ftp_unregistered")

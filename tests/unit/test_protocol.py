@@ -1,4 +1,4 @@
-"""The wire format of spec/API.md: create body, task parsing, money, errors, HTTP statuses."""
+"""The wire format of docs/gateway-protocol.md: create body, task parsing, money, errors, HTTP statuses."""
 
 from __future__ import annotations
 
@@ -39,11 +39,11 @@ from airflow_provider_hailuo.protocol import (
     task_path,
     unwrap_create_body,
 )
-from tests.integration.support import RESULT_KEYS  # the keys DESIGN.md fixes, written out once
+from tests.integration.support import RESULT_KEYS  # the keys docs/design.md fixes, written out once
 
 MODEL = "minimax_hailuo_02_i2v"
 
-# The create body of spec/API.md, verbatim.
+# The create body of docs/gateway-protocol.md, verbatim.
 API_MD_CREATE_BODY = """
 {
   "model": "minimax_hailuo_02_i2v",
@@ -62,7 +62,7 @@ API_MD_CREATE_BODY = """
 }
 """
 
-# The completed poll response of spec/API.md, verbatim.
+# The completed poll response of docs/gateway-protocol.md, verbatim.
 API_MD_COMPLETED = """
 {
   "id": "task_...",

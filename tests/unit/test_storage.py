@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -33,23 +31,6 @@ def airflow_registry() -> set[str]:
     else:
         from airflow.io import _register_filesystems  # type: ignore[attr-defined,no-redef]
     return set(_register_filesystems())
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any name lookup or connection fails the test: the checks must not reach out."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"network access: {args!r}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
-@pytest.fixture
-def ftp_unregistered() -> None:
-    if is_known_scheme("ftp"):  # pragma: no cover - no released provider registers ftp://
-        pytest.skip("a provider here registers ftp://")
 
 
 # --- the registry ------------------------------------------------------------------------------
