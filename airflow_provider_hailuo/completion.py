@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_hailuo.links import XCOM_VIDEO_URL_KEY
+from airflow_provider_hailuo.urls import without_query
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -19,7 +20,7 @@ def describe_completion(task: HailuoTask) -> str:
     """The one line a user reads in the task log when a video is ready."""
     parts = [
         f"Hailuo task {task.id} {task.status}",
-        f"video_url={task.video_url}",
+        f"video_url={without_query(task.video_url) if task.video_url else None}",
         f"cost=${task.cost}" if task.cost is not None else "cost=unknown",
         f"discount={task.discount}" if task.discount is not None else "discount=none",
     ]

@@ -45,6 +45,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_hailuo.exceptions import HailuoError
 from airflow_provider_hailuo.params import IMAGE_PARAMETERS
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class RecordStore(Protocol):
     """Where one task instance's record lives; ``where`` tells a user how to find it."""
 
     where: str
-    keeps_after_success: bool
+    removal: str
 
     def get(self) -> JobRecord | None: ...
 
@@ -106,17 +107,12 @@ class RecordStore(Protocol):
 
 
 class TaskStateStoreRecords:
-    """Airflow 3.3+: the task instance's own task state store.
+    """Airflow 3.3+: the task instance's own task state store (its ``get`` raises on a failure)."""
 
-    Kept after success, as Airflow keeps it (``[state_store] clear_on_success``, retention days):
-    clearing a successful task then returns the same video for the same parameters.
-    """
-
-    keeps_after_success = True
-
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, removal: str) -> None:
         self._store = store
         self.where = f"the task state store key {RECORD_KEY!r} of this task instance"
+        self.removal = removal
 
     def get(self) -> JobRecord | None:
         return JobRecord.from_stored(self._store.get(RECORD_KEY))
@@ -129,32 +125,30 @@ class TaskStateStoreRecords:
 
 
 def variable_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
-    """The Variable of one task instance: readable when it fits the key column, else a digest."""
-    readable = f"{VARIABLE_PREFIX}.{dag_id}.{run_id}.{task_id}.{map_index}"
-    if len(readable) <= _MAX_VARIABLE_KEY:
-        return readable
+    """The Variable of one task instance: readable, and unambiguous through a digest of all four
+    parts (dots in task group ids and run ids could otherwise make two keys one)."""
     digest = hashlib.sha256(json.dumps([dag_id, run_id, task_id, map_index]).encode()).hexdigest()
-    return f"{VARIABLE_PREFIX}.{digest}"
+    readable = f"{VARIABLE_PREFIX}.{dag_id}.{task_id}.{map_index}.{digest[:16]}"
+    return readable if len(readable) <= _MAX_VARIABLE_KEY else f"{VARIABLE_PREFIX}.{digest}"
 
 
 class VariableRecords:
-    """Airflow 2.11 and 3.0-3.2: an Airflow Variable per task instance, deleted once it has served."""
+    """Airflow 2.11 and 3.0-3.2: an Airflow Variable per task instance.
 
-    keeps_after_success = False
+    Read and written where the Variable lives (the metadata database on 2.11, the API server
+    through the task's supervisor on 3.x), not through ``Variable.get``: that answers "not found"
+    when a secrets backend, the database or the API server fails, and a record read as missing
+    would pay again. A write is read back, since the task SDK's ``Variable.set`` only logs a
+    failure.
+    """
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.where = f"the Airflow Variable {key!r}"
-
-    @staticmethod
-    def _variable() -> Any:
-        from airflow.providers.common.compat.sdk import Variable
-
-        return Variable
+        self.removal = f"airflow variables delete '{key}'"
 
     def get(self) -> JobRecord | None:
-        # The default positionally: Airflow 2 names it ``default_var``, the task SDK ``default``.
-        stored = self._variable().get(self.key, None)
+        stored = _read_variable(self.key)
         if stored is None:
             return None
         try:
@@ -163,25 +157,118 @@ class VariableRecords:
             return None
 
     def put(self, record: JobRecord) -> None:
-        self._variable().set(
-            self.key,
-            json.dumps(record.to_json()),
-            description="The Hailuo gateway task of one task instance, kept across its tries "
-            "(airflow-provider-hailuo); deleted when the task instance has its video.",
-        )
+        text = json.dumps(record.to_json())
+        _write_variable(self.key, text)
+        if _read_variable(self.key) != text:
+            raise HailuoError(f"the record of this task's gateway task could not be written to {self.where}")
 
     def delete(self) -> None:
-        self._variable().delete(self.key)
+        _delete_variable(self.key)
+
+
+_VARIABLE_DESCRIPTION = (
+    "The Hailuo gateway task of one task instance, kept across its tries (airflow-provider-hailuo)"
+)
+
+
+_METASTORE = "metastore"  # Airflow 2: the worker reads the metadata database itself
+_PUBLIC_API = "public"  # a supervisor channel without send() (Airflow 3.0): the public Variable API
+
+
+def _supervisor() -> tuple[Any, Any] | str:
+    """``(send, the task SDK's messages)`` for asking the API server through the running task's
+    supervisor, or which other way the Variable is read on this Airflow."""
+    try:
+        from airflow.sdk.execution_time import comms, task_runner
+    except ImportError:
+        return _METASTORE
+    send = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "send", None)
+    if (
+        send is None
+    ):  # pragma: no cover - Airflow 3.0, not in CI: Variable.get reads an API failure as missing
+        return _PUBLIC_API
+    return send, comms
+
+
+def _model_variable() -> Any:
+    from airflow.models.variable import Variable
+
+    return Variable
+
+
+def _public_variable() -> Any:
+    from airflow.providers.common.compat.sdk import Variable
+
+    return Variable
+
+
+def _failed(answer: Any, comms: Any, what: str) -> HailuoError | None:
+    if not isinstance(answer, comms.ErrorResponse):
+        return None
+    return HailuoError(f"{what} failed: {getattr(answer.error, 'value', answer.error)}")
+
+
+def _read_variable(key: str) -> str | None:
+    supervisor = _supervisor()
+    if supervisor == _METASTORE:
+        from airflow.utils.session import create_session
+
+        variable = _model_variable()
+        with create_session() as session:
+            row = session.query(variable).filter(variable.key == key).one_or_none()
+            return None if row is None else str(row.val)
+    if isinstance(supervisor, str):  # pragma: no cover - Airflow 3.0
+        stored = _public_variable().get(key, None)
+        return None if stored is None else str(stored)
+    send, comms = supervisor
+    answer = send(comms.GetVariable(key=key))
+    if isinstance(answer, comms.ErrorResponse) and (
+        getattr(answer.error, "value", answer.error) == "VARIABLE_NOT_FOUND"
+    ):
+        return None
+    failure = _failed(answer, comms, f"reading the Airflow Variable {key!r}")
+    if failure is not None:
+        raise failure
+    return None if answer.value is None else str(answer.value)
+
+
+def _write_variable(key: str, text: str) -> None:
+    supervisor = _supervisor()
+    if isinstance(supervisor, str):  # the model on Airflow 2 raises on failure; read back anyway
+        variable = _public_variable() if supervisor == _PUBLIC_API else _model_variable()
+        variable.set(key, text, description=_VARIABLE_DESCRIPTION)
+        return
+    send, comms = supervisor
+    failure = _failed(
+        send(comms.PutVariable(key=key, value=text, description=_VARIABLE_DESCRIPTION)),
+        comms,
+        f"writing the Airflow Variable {key!r}",
+    )
+    if failure is not None:
+        raise failure
+
+
+def _delete_variable(key: str) -> None:
+    supervisor = _supervisor()
+    if isinstance(supervisor, str):
+        (_public_variable() if supervisor == _PUBLIC_API else _model_variable()).delete(key)
+        return
+    send, comms = supervisor
+    failure = _failed(send(comms.DeleteVariable(key=key)), comms, f"deleting the Airflow Variable {key!r}")
+    if failure is not None:
+        raise failure
 
 
 def record_store(context: Context) -> RecordStore:
     """The store for the running task instance: the task state store where Airflow (3.3+) offers
     one in the context, else a Variable."""
-    store = context.get("task_state_store")
-    if store is not None:
-        return TaskStateStoreRecords(store)
     ti = context["ti"]
     map_index = ti.map_index if ti.map_index is not None else -1
+    store = context.get("task_state_store")
+    if store is not None:
+        path = f"/api/v2/dags/{ti.dag_id}/dagRuns/{ti.run_id}/taskInstances/{ti.task_id}/state-store/{RECORD_KEY}"
+        query = f"?map_index={map_index}" if map_index >= 0 else ""
+        return TaskStateStoreRecords(store, removal=f"DELETE {path}{query} on the API server")
     return VariableRecords(variable_key(ti.dag_id, ti.run_id, ti.task_id, map_index))
 
 
@@ -222,12 +309,22 @@ def frame_identity(source: object) -> object:
         return os.path.abspath(os.fspath(source))
     if callable(getattr(source, "read", None)):
         handle: Any = source
-        start = handle.tell() if callable(getattr(handle, "tell", None)) else None
+        if not _seekable(handle):
+            # A pipe or socket cannot be read twice: it is named, not digested (and a retry's new
+            # stream of the same name resumes).
+            return f"stream:{getattr(handle, 'name', type(handle).__name__)}"
+        start = handle.tell()
         identity = _digest_stream(handle)
-        if start is not None:
-            handle.seek(start)
+        handle.seek(start)
         return identity
     return repr(source)
+
+
+def _seekable(handle: Any) -> bool:
+    try:
+        return bool(handle.seekable())
+    except (AttributeError, ValueError):
+        return False
 
 
 def request_fingerprint(request: GenerationRequest) -> str:

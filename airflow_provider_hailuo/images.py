@@ -38,7 +38,7 @@ from airflow_provider_hailuo.storage import (
     redact_uri,
     uri_scheme,
 )
-from airflow_provider_hailuo.urls import is_http_url
+from airflow_provider_hailuo.urls import is_http_url, without_query
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -119,7 +119,9 @@ def check_source(source: object, parameter: str, *, registry: bool = True) -> No
             raise HailuoValidationError(parameter, f"{parameter} is empty")
         if is_remote_url(source):
             if not is_http_url(source):
-                raise HailuoValidationError(parameter, f"{parameter}={source!r} is not a valid http(s) URL")
+                raise HailuoValidationError(
+                    parameter, f"{parameter}={without_query(source)!r} is not a valid http(s) URL"
+                )
         elif source.startswith("data:"):
             if not _DATA_URL.match(source[:256]):
                 raise HailuoValidationError(

@@ -392,7 +392,8 @@ def still_rendering_warning(task_id: str) -> str:
     """What a killed Airflow task says of the gateway task it leaves behind."""
     return (
         f"Hailuo task {task_id} keeps rendering on the gateway and will be charged: the gateway offers no "
-        "way to cancel it. A retry of this task instance resumes it rather than paying again."
+        "way to cancel it. With durable=True, a retry of this task instance resumes it rather than paying "
+        "again."
     )
 
 

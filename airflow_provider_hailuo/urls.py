@@ -5,6 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 
+def without_query(url: str) -> str:
+    """A URL as it may be shown in a log or an error: a query (a signature, a token, an expiry)
+    becomes ``?...``. The whole URL stays where it is needed (XCom, the extra link)."""
+    head, mark, _ = url.partition("?")
+    return head + ("?..." if mark else "")
+
+
 def is_http_url(url: str) -> bool:
     """An ``http://`` or ``https://`` URL with a host name, a valid port if any, and no whitespace."""
     try:

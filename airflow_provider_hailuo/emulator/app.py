@@ -179,13 +179,17 @@ async def get_task(request: web.Request) -> web.StreamResponse:
         return error_response(pending_status, f"task {task.status(now)} (pending_poll_status is set)")
 
     def video_url() -> str:
-        return state.videos.issue(
+        if state.config.stable_video_urls and task.id in state.first_video_urls:
+            return state.first_video_urls[task.id]
+        url = state.videos.issue(
             _public_base_url(request, state.config),
             task.id,
             task.created_at,
             state.config.video_url_ttl_seconds,
             time.time(),
         )
+        state.first_video_urls.setdefault(task.id, url)
+        return url
 
     return web.json_response(task.view(now, video_url))
 

@@ -65,6 +65,7 @@ class EmulatorClient:
         pending_poll_status: int | None = None,
         video_url_ttl_seconds: float | None = None,
         not_found_after_create_seconds: float | None = None,
+        stable_video_urls: bool | None = None,
     ) -> dict[str, Any]:
         """Change the given settings (``render_seconds`` applies to tasks created afterwards,
         ``response_delay_seconds`` to gateway requests arriving afterwards). ``pending_poll_status``
@@ -72,7 +73,9 @@ class EmulatorClient:
         clients that only know "2xx means done"; ``reset()`` turns it off again.
         ``video_url_ttl_seconds`` is how long a video URL works after the poll that handed it out
         (applies to URLs issued afterwards; 0 issues expired ones); ``not_found_after_create_seconds``
-        answers polls of tasks younger than that with the gateway's JSON 404 "task not found"."""
+        answers polls of tasks younger than that with the gateway's JSON 404 "task not found";
+        ``stable_video_urls`` hands out a task's first video URL on every read after (so a refresh
+        cannot renew an expired one)."""
         changes = {
             key: value
             for key, value in (
@@ -83,6 +86,7 @@ class EmulatorClient:
                 ("pending_poll_status", pending_poll_status),
                 ("video_url_ttl_seconds", video_url_ttl_seconds),
                 ("not_found_after_create_seconds", not_found_after_create_seconds),
+                ("stable_video_urls", stable_video_urls),
             )
             if value is not None
         }

@@ -51,6 +51,10 @@ class EmulatorConfig:
     it (at most that long: its ``Expires`` is whole seconds, rounded down; 0 issues expired URLs).
     After that the download answers 403 with object storage's XML error, as a real one does.
 
+    ``stable_video_urls`` hands out one URL per task, issued at its first read, on every read after
+    (a gateway that stores the URL it got when the render finished): once it expires, reading the
+    task again does not help. Off by default: a fresh URL per read is what the API page suggests.
+
     ``not_found_after_create_seconds`` answers polls of a task younger than that with the gateway's
     own JSON 404 "task not found", as a gateway whose task store lags its create endpoint would.
     0 (the default) turns it off.
@@ -69,6 +73,7 @@ class EmulatorConfig:
     pending_poll_status: int | None = None
     video_url_ttl_seconds: float = DEFAULT_VIDEO_URL_TTL_SECONDS
     not_found_after_create_seconds: float = DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS
+    stable_video_urls: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key:
@@ -88,6 +93,8 @@ class EmulatorConfig:
             not isinstance(self.public_url, str) or not self.public_url.startswith(("http://", "https://"))
         ):
             raise ControlError(f"public_url must be an http(s) URL or null, got {self.public_url!r}")
+        if not isinstance(self.stable_video_urls, bool):
+            raise ControlError(f"stable_video_urls must be true or false, got {self.stable_video_urls!r}")
         status = self.pending_poll_status
         if status is not None and (
             isinstance(status, bool) or not isinstance(status, int) or not 300 <= status <= 599

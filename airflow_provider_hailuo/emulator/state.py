@@ -45,6 +45,8 @@ class EmulatorState:
         self.stats = RequestStats()
         self.faults = FaultQueue()
         self.videos = VideoUrls()
+        # The first URL issued for each task, handed out again under stable_video_urls.
+        self.first_video_urls: dict[str, str] = {}
         # Not a counter since reset but the present: connections open now stay open across a reset.
         self.connections_open = 0
         # (task id, the client's TCP port, wall time) of every answered poll: which connection,
@@ -74,6 +76,7 @@ class EmulatorState:
         self.stats = RequestStats()
         self.faults = FaultQueue()
         self.videos.clear()
+        self.first_video_urls.clear()
         self.polls.clear()
 
     def create_task(self, model: str, params: Mapping[str, Any]) -> EmulatedTask:

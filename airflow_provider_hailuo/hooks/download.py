@@ -28,6 +28,7 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTransientError,
 )
 from airflow_provider_hailuo.hooks.transport import requests_error
+from airflow_provider_hailuo.urls import without_query
 
 if TYPE_CHECKING:
     from airflow_provider_hailuo.protocol import HailuoTask
@@ -50,10 +51,11 @@ def _suffix(url: str) -> str:
 
 
 def _names_a_folder(destination: Any, path: Any) -> bool:
-    """A trailing separator says "folder" before it exists (ObjectStoragePath drops it, so the text
-    as given is read); otherwise an existing folder is one."""
-    text = os.fspath(destination) if isinstance(destination, os.PathLike) else str(destination)
-    return text.endswith(("/", os.sep)) or bool(path.is_dir())
+    """A folder, unless it names a file: a trailing separator (in text: path objects drop it), an
+    existing folder, or a last name without an extension (an object store prefix never "exists",
+    and ``videos`` is far likelier a folder than a video without an extension)."""
+    text = destination if isinstance(destination, str) else ""
+    return text.endswith(("/", os.sep)) or not PurePosixPath(str(path.name)).suffix or bool(path.is_dir())
 
 
 def _as_path(destination: Any) -> Any:
@@ -140,7 +142,14 @@ class VideoDownloader:
                 f"Hailuo task {task.id} no longer lists video {index + 1} (its URL answered HTTP "
                 f"{refused.http_status}); it cannot be downloaded any more"
             )
-        return again.video_urls[index]
+        fresh = again.video_urls[index]
+        if fresh == task.video_urls[index]:
+            raise HailuoError(
+                f"The video URL of Hailuo task {task.id} answered HTTP {refused.http_status}, and the gateway "
+                "hands out the same URL again: the video cannot be downloaded any more. Running the Airflow "
+                "task with other parameters or durable=False makes (and pays for) a new one."
+            )
+        return fresh
 
     def download(self, url: str, target: Any) -> None:
         """Stream one URL to ``target``, with the retry policy's retries for transient faults."""
@@ -154,7 +163,7 @@ class VideoDownloader:
 
     def _stream_to(self, url: str, target: Any) -> None:
         settings = self._settings
-        shown = _without_query(url)
+        shown = without_query(url)
         failure: HailuoError | None = None
         try:
             # No API key: a video URL is signed, and its own credential; the key goes to the gateway's
@@ -179,11 +188,6 @@ class VideoDownloader:
             failure = requests_error(err, shown)
         if failure is not None:  # raised here, not in the except block: see transport.requests_error
             raise failure
-
-
-def _without_query(url: str) -> str:
-    """A signed URL as it may be shown: its query (signature, key id, expiry) left out."""
-    return url.split("?", 1)[0] + ("?..." if "?" in url else "")
 
 
 def _exists(target: Any) -> bool:

@@ -45,6 +45,7 @@ from airflow_provider_hailuo.settings import (
     EXTRA_TIMEOUT,
     GatewaySettings,
 )
+from airflow_provider_hailuo.urls import without_query
 
 if TYPE_CHECKING:
     from airflow_provider_hailuo.protocol import HailuoTask
@@ -54,13 +55,13 @@ _CONNECTION_TEST_TASK_ID = "airflow-connection-test"
 
 
 def _loggable(name: str, value: object) -> str:
-    """A parameter as it may appear in a log: data URLs shortened, a callback URL without its query
-    (which often carries a token)."""
+    """A parameter as it may appear in a log: data URLs shortened, URLs (a callback, a presigned
+    frame) without their query, which often carries a token or a signature."""
     if not isinstance(value, str):
         return repr(value)
-    if name == "callback_url":
-        return repr(value.split("?", 1)[0] + ("?..." if "?" in value else ""))
-    return repr(shorten(value))
+    if value.startswith("data:"):
+        return repr(shorten(value))
+    return repr(without_query(value))
 
 
 class HailuoHook(BaseHook):

@@ -59,6 +59,8 @@ GENERATION_FIELDS: tuple[str, ...] = (
     "model",
 )
 _TEXT_BOOLEANS = {"true": True, "false": False}
+# Writes of a just-paid-for task id: a store hiccup is retried (1 s, 2 s) before giving up on it.
+_RECORD_ATTEMPTS = 3
 
 
 def _is_template(value: object) -> bool:
@@ -228,15 +230,18 @@ class HailuoImageToVideoOperator(BaseOperator):
             if getattr(request, name) is not None:
                 check_source(getattr(request, name), name)
         check_destination(self._destination())
-        records = record_store(context) if self.durable else None
-        fingerprint = request_fingerprint(request)
-        task = self._resume(records, fingerprint) if records is not None else None
-        task_id = task.id if task is not None else self._submit(request, records, fingerprint)
+        task: HailuoTask | None = None
+        if self.durable:
+            records = record_store(context)
+            fingerprint = request_fingerprint(request)
+            task = self._resume(records, fingerprint)
+            task_id = task.id if task is not None else self._submit(request, records, fingerprint)
+        else:
+            task_id = self.hook.submit(request)
         self._hailuo_task_id = task_id
         record_task_id(context, task_id)
         if not self.wait_for_completion:
             self.log.info("Not waiting for Hailuo task %s (wait_for_completion=False)", task_id)
-            _served(records)
             return task_id
         if task is None or not task.is_final:
             if self.deferrable:
@@ -244,7 +249,7 @@ class HailuoImageToVideoOperator(BaseOperator):
             task = self.hook.wait_for_task(task_id, poll_interval=self.poll_interval, timeout=self.timeout)
         if not task.is_success:
             raise failure_error(task)
-        return self._deliver(task, context, records)
+        return self._deliver(task, context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the result on success; an exception on anything else."""
@@ -252,7 +257,7 @@ class HailuoImageToVideoOperator(BaseOperator):
 
         task = task_from_event(event)
         self._hailuo_task_id = task.id
-        return self._deliver(task, context, record_store(context) if self.durable else None)
+        return self._deliver(task, context)
 
     def on_kill(self) -> None:
         """Killed while its video renders: the gateway task renders on, and is charged for."""
@@ -274,14 +279,18 @@ class HailuoImageToVideoOperator(BaseOperator):
         if record is None:
             return None
         if record.request != fingerprint:
-            self.log.info("An earlier try created a Hailuo task for other parameters; not resuming it")
+            self.log.warning(
+                "An earlier try created Hailuo task %s for other parameters; not resuming it (if it is still "
+                "rendering, it is charged for)",
+                record.hailuo_task_id or "(its id was never recorded)",
+            )
             return None
         if record.hailuo_task_id is None:
             raise HailuoAmbiguousSubmitError(
                 f"An earlier try sent a create request for these parameters {record.age():.0f} s ago and "
                 "stopped before recording the answer: the gateway may have created (and may charge for) a "
                 "video. Nothing is sent again, and the task is not retried; check the gateway's task list. "
-                f"To submit anyway, run the task once with durable=False or remove {records.where}."
+                f"To submit anyway, remove the record ({records.removal}) and clear the task."
             )
         task_id = record.hailuo_task_id
         try:
@@ -313,21 +322,50 @@ class HailuoImageToVideoOperator(BaseOperator):
         self.log.info("Resuming Hailuo task %s, created by an earlier try; it is %s", task_id, task.status)
         return task
 
-    def _submit(self, request: GenerationRequest, records: RecordStore | None, fingerprint: str) -> str:
+    def _submit(self, request: GenerationRequest, records: RecordStore, fingerprint: str) -> str:
         """Create the gateway task, its id recorded durably before anything else happens."""
         body = self.hook.prepare_create_body(request)
-        if records is None:
-            return self.hook.create_task(body)
         records.put(JobRecord(request=fingerprint, hailuo_task_id=None, recorded_at=time.time()))
         try:
             task_id = self.hook.create_task(body)
         except HailuoAmbiguousSubmitError:
             raise  # the intent stays: a later try must not send this again
         except Exception:
-            records.delete()  # the gateway refused it, or never got it: nothing to resume
+            # The gateway refused it, or never got it: nothing to resume. A failure to delete the
+            # intent must not hide why the create failed (the next try then refuses to resend).
+            try:
+                records.delete()
+            except Exception as error:
+                self.log.error(
+                    "Could not remove the record of a create that failed (%s): %s", records.where, error
+                )
             raise
-        records.put(JobRecord(request=fingerprint, hailuo_task_id=task_id, recorded_at=time.time()))
+        self._record(records, JobRecord(request=fingerprint, hailuo_task_id=task_id, recorded_at=time.time()))
         return task_id
+
+    def _record(self, records: RecordStore, record: JobRecord) -> None:
+        """Write the id of a video just paid for; a store hiccup is retried, not fatal.
+
+        Failing the try here would throw the video away (the retry finds the intent and refuses to
+        resend): the id is kept in this try and logged where a person can find it.
+        """
+        for attempt in range(1, _RECORD_ATTEMPTS + 1):
+            try:
+                records.put(record)
+                return
+            except Exception as error:
+                if attempt == _RECORD_ATTEMPTS:
+                    self.log.error(
+                        "Hailuo task %s was created but its id could not be recorded in %s (%s); this try "
+                        "goes on with it. If this try fails, its retry will refuse to resend: resume by "
+                        "hand with HailuoTaskSensor(hailuo_task_id=%r).",
+                        record.hailuo_task_id,
+                        records.where,
+                        error,
+                        record.hailuo_task_id,
+                    )
+                    return
+                time.sleep(attempt)
 
     def _defer_to_trigger(self, task_id: str) -> None:
         from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
@@ -345,13 +383,7 @@ class HailuoImageToVideoOperator(BaseOperator):
             timeout=timedelta(seconds=self.timeout + self.poll_interval + DEFERRAL_GRACE_SECONDS),
         )
 
-    def _deliver(self, task: HailuoTask, context: Context, records: RecordStore | None) -> dict[str, Any]:
-        result = complete(task, context, hook=self.hook, logger=self.log, download_to=self._destination())
-        _served(records)
-        return result
-
-
-def _served(records: RecordStore | None) -> None:
-    """The task instance has what it came for: a store that is not kept after success is cleared."""
-    if records is not None and not records.keeps_after_success:
-        records.delete()
+    def _deliver(self, task: HailuoTask, context: Context) -> dict[str, Any]:
+        # The record stays: deleting it before Airflow has stored the success (the return value's
+        # XCom, the state) would let a retry of that window pay again.
+        return complete(task, context, hook=self.hook, logger=self.log, download_to=self._destination())

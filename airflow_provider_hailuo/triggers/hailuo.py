@@ -174,13 +174,21 @@ def _describe(error: BaseException) -> str:
     return str(error) if isinstance(error, HailuoError) else f"{type(error).__name__}: {error}"
 
 
+def _summary(event: object) -> str:
+    """An event as an error may quote it: its status and task id, never its task (whose video
+    URLs carry signatures)."""
+    if not isinstance(event, Mapping):
+        return repr(event) if event is None or isinstance(event, str) else type(event).__name__
+    return f"status={event.get('status')!r}, hailuo_task_id={event.get('hailuo_task_id')!r}, keys={sorted(event)}"
+
+
 def task_from_event(event: object) -> HailuoTask:
     """The completed task an event reports, or the exception that says why there is none.
 
     A missing, malformed or unknown event is an error, never a success.
     """
     if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
-        raise HailuoError(f"Hailuo trigger sent a malformed event: {event!r}")
+        raise HailuoError(f"Hailuo trigger sent a malformed event: {_summary(event)}")
     status, task_id, message = event["status"], event.get("hailuo_task_id"), event.get("message") or ""
     task_data = event.get("task")
     if status == EVENT_TIMEOUT:
@@ -190,11 +198,11 @@ def task_from_event(event: object) -> HailuoTask:
             f"{message} (Hailuo task {task_id})" if task_id and str(task_id) not in message else message
         )
     if not isinstance(task_data, Mapping):
-        raise HailuoError(f"Hailuo trigger sent a {status!r} event without the task: {event!r}")
+        raise HailuoError(f"Hailuo trigger sent a {status!r} event without the task: {_summary(event)}")
     try:
         task = task_from_dict(task_data)
     except (KeyError, TypeError, ValueError) as err:
-        raise HailuoError(f"Hailuo trigger sent an unreadable task: {event!r}") from err
+        raise HailuoError(f"Hailuo trigger sent an unreadable task: {_summary(event)}") from err
     if status == EVENT_SUCCESS and task.is_success:
         return task
     if status == EVENT_SUCCESS:

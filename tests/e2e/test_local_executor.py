@@ -181,7 +181,7 @@ def test_6_a_worker_killed_at_any_point_pays_once_and_keeps_its_own_video(
         assert state == "failed"
         assert "stopped before recording the answer" in cluster.task_log(dag_id, run_id, "video")
         return
-    assert state == "success"
+    assert state == "success", cluster.task_log(dag_id, run_id, "video")[-5000:]
     (gateway_task,) = cluster.emulator.tasks()
     result = cluster.xcom(dag_id, run_id, "video")
     expected = videos / f"{gateway_task['id']}.mp4"
@@ -201,7 +201,8 @@ def test_7_a_mapped_batch_of_same_named_frames_keeps_every_video_apart(
         still.rename(products / f"product_{index}" / "front.jpg")
     videos = tmp_path / "videos"
     run_id = cluster.trigger("e2e_same_names", {"folder": str(products), "videos": f"{videos}/"})
-    assert cluster.wait_for_run("e2e_same_names", run_id, timeout=240) == "success"
+    state = cluster.wait_for_run("e2e_same_names", run_id, timeout=240)
+    assert state == "success", cluster.task_log("e2e_same_names", run_id, "video")[-5000:]
 
     tasks = cluster.emulator.tasks()
     assert len(tasks) == cluster.emulator.stats()["create"] == 4

@@ -61,6 +61,7 @@ class RecordingTaskInstance:
     """Stands in for the running task instance: the only thing the operator asks of it is XCom."""
 
     stats_tags: dict[str, str] = {}
+    dag_id, run_id, task_id, map_index = "hailuo_dag", "manual__2026-12-01", "video", -1
 
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}

@@ -94,6 +94,24 @@ def test_a_task_with_several_videos_numbers_them() -> None:
     assert [str(p) for p in target_paths("task_1", urls[:1], "/videos/clip.mp4")] == ["/videos/clip.mp4"]
 
 
+@pytest.mark.parametrize("form", ["text", "Path", "ObjectStoragePath"])
+def test_a_folder_that_does_not_exist_yet_is_a_folder_in_every_form(tmp_path: Path, form: str) -> None:
+    """Path objects drop a trailing slash, and an object store prefix never exists: two tasks must
+    still get two files."""
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    folder = tmp_path / "videos"
+    destination: Any = {
+        "text": str(folder),
+        "Path": folder,
+        "ObjectStoragePath": ObjectStoragePath(f"file://{folder}/"),
+    }[form]
+    urls = ["https://cdn.example/k/output.mp4?sig=1"]
+    first, second = (str(target_paths(task, urls, destination)[0]) for task in ("task_a", "task_b"))
+    assert first.endswith("videos/task_a.mp4")
+    assert second.endswith("videos/task_b.mp4")
+
+
 def test_replacing_an_existing_file_is_never_silent(
     hook: HailuoHook, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -157,6 +175,19 @@ def test_an_expired_url_is_renewed_from_the_gateway(
     assert owner(path) == task.id
     assert hailuo_emulator.client.stats()["poll"] == polls + 1  # one read for a fresh URL
     assert hailuo_emulator.client.stats()["status_codes_by_endpoint"]["download"]["403"] == 1
+
+
+def test_an_expired_url_the_gateway_hands_out_again_fails_saying_so(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    hailuo_emulator.client.configure(video_url_ttl_seconds=2, stable_video_urls=True)
+    task = completed(hook)
+    time.sleep(2.5)
+    with pytest.raises(
+        HailuoError, match=f"Hailuo task {task.id} answered HTTP 403, and the gateway hands out"
+    ):
+        hook.download_videos(task, tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_video_gone_with_its_task_fails_naming_the_task(

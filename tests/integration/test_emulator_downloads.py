@@ -117,6 +117,15 @@ def test_each_poll_issues_a_fresh_url_and_the_older_ones_keep_working(emulator: 
     assert {task_id_of_video(d.content) for d in downloads} == {task_id}
 
 
+def test_stable_video_urls_hand_out_the_first_url_on_every_read(emulator: EmulatorServer) -> None:
+    emulator.client.configure(stable_video_urls=True)
+    task_id = created_task_id(emulator)
+    assert len({video_url_of(emulator, task_id) for _ in range(3)}) == 1
+    emulator.client.configure(stable_video_urls=False)  # back to a fresh URL per read
+    task_id = created_task_id(emulator)
+    assert len({video_url_of(emulator, task_id) for _ in range(2)}) == 2
+
+
 def test_a_url_expires_after_its_ttl_with_an_xml_403(emulator: EmulatorServer) -> None:
     emulator.client.configure(video_url_ttl_seconds=2)
     task_id = created_task_id(emulator)

@@ -172,10 +172,21 @@ def completed_event(fast_connection: str, **fault: Any) -> dict[str, Any]:
     return asyncio.run(first())
 
 
-def test_a_success_event_gives_exactly_the_result_keys(fast_connection: str, tmp_path: Path) -> None:
+def test_a_success_event_gives_exactly_the_result_keys(
+    fast_connection: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     event = completed_event(fast_connection)
     ctx = context()
-    result = operator(download_to=f"{tmp_path}/").execute_complete(ctx, event)
+    capsys.readouterr()
+    with caplog.at_level("INFO"):
+        result = operator(download_to=f"{tmp_path}/").execute_complete(ctx, event)
+    logged = "\n".join(log_lines(caplog, capsys))
+    assert "Signature=" in result["video_url"]  # the whole signed URL goes downstream...
+    assert "video_url=" in logged
+    assert "Signature=" not in logged  # ...but never into the log
     assert set(result) == RESULT_KEYS | {"local_path", "local_paths"}
     assert result["cost"] == "0.28"
     assert isinstance(result["cost"], str)
@@ -300,19 +311,17 @@ def test_a_retry_resumes_the_gateway_task_instead_of_paying_twice(
     assert (stats["create"], stats["tasks_created"]) == (1, 1)
     assert result["hailuo_task_id"] == hailuo_emulator.client.tasks()[0]["id"]
     if not AIRFLOW_V_3_3_PLUS:
-        from airflow.models import Variable
+        from airflow.models.variable import Variable
+        from airflow.utils.session import create_session
 
-        from airflow_provider_hailuo.durable import VARIABLE_PREFIX
+        from airflow_provider_hailuo.durable import variable_key
 
-        # The Variable served its task instance and is gone.
-        assert not [key for key in _variable_keys(Variable) if key.startswith(VARIABLE_PREFIX)]
-
-
-def _variable_keys(variable: Any) -> list[str]:
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return [row.key for row in session.query(variable)]
+        # Kept after success, as the task state store is: a retry after the video was delivered
+        # (a failed XCom push, a lost heartbeat) must not pay again either.
+        key = variable_key(dag.dag_id, dag_run.run_id, "video", -1)
+        with create_session() as session:
+            (stored,) = session.query(Variable).filter(Variable.key == key).all()
+            assert json.loads(stored.val)["hailuo_task_id"] == result["hailuo_task_id"]
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -500,10 +509,45 @@ def test_a_create_whose_answer_was_never_recorded_is_not_sent_again(
     with pytest.raises(SystemExit):
         operator(wait_for_completion=False).execute(context(store))
     monkeypatch.undo()
-    with pytest.raises(HailuoAmbiguousSubmitError, match="durable=False") as info:
+    with pytest.raises(HailuoAmbiguousSubmitError, match="remove the record") as info:
         operator(wait_for_completion=False).execute(context(store))
-    assert "task state store key 'hailuo_task_id'" in str(info.value)
+    assert "/state-store/hailuo_task_id on the API server" in str(info.value)
     assert hailuo_emulator.client.stats()["create"] == 1
+
+
+class FlakyStateStore(StandInStateStore):
+    """A store that fails what the test names: writing an id, or deleting."""
+
+    def __init__(self, *, fail_id_writes: bool = False, fail_deletes: bool = False) -> None:
+        super().__init__()
+        self.fail_id_writes, self.fail_deletes = fail_id_writes, fail_deletes
+
+    def set(self, key: str, value: Any, **kwargs: Any) -> None:
+        if self.fail_id_writes and value.get("hailuo_task_id"):
+            raise ConnectionError("the API server did not answer")
+        super().set(key, value, **kwargs)
+
+    def delete(self, key: str) -> None:
+        if self.fail_deletes:
+            raise ConnectionError("the API server did not answer")
+        super().delete(key)
+
+
+def test_a_task_id_that_cannot_be_recorded_is_kept_not_thrown_away(
+    fast_connection: str, hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    task_id = operator(wait_for_completion=False).execute(context(FlakyStateStore(fail_id_writes=True)))
+    assert task_id == hailuo_emulator.client.tasks()[0]["id"]  # the paid-for video goes on
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+def test_a_failed_cleanup_does_not_hide_why_the_create_failed(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.add_fault("status", target="create", http_status=400, message="bad frame")
+    with pytest.raises(HailuoError, match="bad frame"):
+        operator(wait_for_completion=False).execute(context(FlakyStateStore(fail_deletes=True)))
 
 
 @pytest.mark.parametrize(

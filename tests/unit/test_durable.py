@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_hailuo import durable
 from airflow_provider_hailuo.durable import (
     VARIABLE_PREFIX,
     JobRecord,
@@ -18,7 +19,9 @@ from airflow_provider_hailuo.durable import (
     request_fingerprint,
     variable_key,
 )
+from airflow_provider_hailuo.exceptions import HailuoError
 from airflow_provider_hailuo.params import GenerationRequest
+from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.integration.support import StandInStateStore
 
 
@@ -78,17 +81,6 @@ def test_a_record_round_trips_and_older_shapes_are_read() -> None:
     assert JobRecord.from_stored(None) is None
 
 
-def test_the_task_state_store_is_used_where_airflow_offers_it() -> None:
-    store = StandInStateStore()
-    records = record_store({"task_state_store": store, "ti": object()})  # type: ignore[typeddict-item]
-    assert isinstance(records, TaskStateStoreRecords)
-    assert records.keeps_after_success
-    records.put(JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0))
-    assert records.get() == JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0)
-    records.delete()
-    assert records.get() is None
-
-
 class StandInTaskInstance:
     dag_id = "catalogue"
     run_id = "scheduled__2026-12-01T00:00:00+00:00"
@@ -96,12 +88,26 @@ class StandInTaskInstance:
     map_index = 3
 
 
+def test_the_task_state_store_is_used_where_airflow_offers_it() -> None:
+    store = StandInStateStore()
+    records = record_store({"task_state_store": store, "ti": StandInTaskInstance()})  # type: ignore[typeddict-item]
+    assert isinstance(records, TaskStateStoreRecords)
+    assert records.removal == (
+        "DELETE /api/v2/dags/catalogue/dagRuns/scheduled__2026-12-01T00:00:00+00:00/taskInstances/video/"
+        "state-store/hailuo_task_id?map_index=3 on the API server"
+    )
+    records.put(JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0))
+    assert records.get() == JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0)
+    records.delete()
+    assert records.get() is None
+
+
 def test_without_a_task_state_store_a_variable_per_task_instance_is_used() -> None:
     records = record_store({"ti": StandInTaskInstance()})  # type: ignore[typeddict-item]
     assert isinstance(records, VariableRecords)
-    assert not records.keeps_after_success
-    assert records.key == f"{VARIABLE_PREFIX}.catalogue.scheduled__2026-12-01T00:00:00+00:00.video.3"
+    assert records.key.startswith(f"{VARIABLE_PREFIX}.catalogue.video.3.")
     assert records.key in records.where
+    assert records.removal == f"airflow variables delete '{records.key}'"
 
 
 def test_variable_keys_fit_the_key_column_and_stay_distinct() -> None:
@@ -111,3 +117,62 @@ def test_variable_keys_fit_the_key_column_and_stay_distinct() -> None:
     assert len(first) <= 250
     assert first != second
     assert variable_key("dag", "run", "video", -1) != variable_key("dag", "run", "video", 0)
+    # Dots in task group ids and run ids cannot make two task instances share one key.
+    assert variable_key("dag", "a.b", "c", 0) != variable_key("dag", "a", "b.c", 0)
+
+
+# -- a record read as missing would pay again: failures must raise, not read as "none" ----------
+
+
+def test_a_variable_write_that_did_not_land_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The task SDK's Variable.set only logs a failure: each write is read back."""
+    monkeypatch.setattr(durable, "_write_variable", lambda key, text: None)
+    monkeypatch.setattr(durable, "_read_variable", lambda key: None)
+    with pytest.raises(HailuoError, match="could not be written to the Airflow Variable"):
+        VariableRecords("hailuo_task_record.x").put(
+            JobRecord(request="abc", hailuo_task_id="t", recorded_at=1.0)
+        )
+
+
+@pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 2 reads the metadata database itself")
+def test_on_airflow_2_a_database_error_is_not_a_missing_record(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    records = VariableRecords("hailuo_task_record.db_error")
+    records.put(JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0))
+    assert records.get() == JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0)
+
+    def broken_session() -> Any:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr("airflow.utils.session.create_session", broken_session)
+    with pytest.raises(OperationalError):
+        records.get()
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="Airflow 3 asks the API server through the supervisor")
+@pytest.mark.parametrize(("error", "found"), [("VARIABLE_NOT_FOUND", None), ("GENERIC_ERROR", "raises")])
+def test_on_airflow_3_only_not_found_is_a_missing_record(
+    monkeypatch: pytest.MonkeyPatch, error: str, found: str | None
+) -> None:
+    from airflow.sdk.exceptions import ErrorType
+    from airflow.sdk.execution_time import comms
+
+    sent: list[Any] = []
+
+    def send(message: Any) -> Any:
+        sent.append(message)
+        return comms.ErrorResponse(error=ErrorType[error])
+
+    monkeypatch.setattr(durable, "_supervisor", lambda: (send, comms))
+    records = VariableRecords("hailuo_task_record.api_error")
+    if found == "raises":
+        with pytest.raises(
+            HailuoError, match=r"reading the Airflow Variable 'hailuo_task_record\.api_error' failed"
+        ):
+            records.get()
+    else:
+        assert records.get() is None
+    assert [type(message).__name__ for message in sent] == ["GetVariable"]
