@@ -349,23 +349,24 @@ class HailuoImageToVideoOperator(BaseOperator):
         Failing the try here would throw the video away (the retry finds the intent and refuses to
         resend): the id is kept in this try and logged where a person can find it.
         """
-        for attempt in range(1, _RECORD_ATTEMPTS + 1):
-            try:
-                records.put(record)
-                return
-            except Exception as error:
-                if attempt == _RECORD_ATTEMPTS:
-                    self.log.error(
-                        "Hailuo task %s was created but its id could not be recorded in %s (%s); this try "
-                        "goes on with it. If this try fails, its retry will refuse to resend: resume by "
-                        "hand with HailuoTaskSensor(hailuo_task_id=%r).",
-                        record.hailuo_task_id,
-                        records.where,
-                        error,
-                        record.hailuo_task_id,
-                    )
-                    return
-                time.sleep(attempt)
+        from tenacity import Retrying, stop_after_attempt, wait_incrementing
+
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(_RECORD_ATTEMPTS), wait=wait_incrementing(start=1), reraise=True
+            ):
+                with attempt:
+                    records.put(record)
+        except Exception as error:
+            self.log.error(
+                "Hailuo task %s was created but its id could not be recorded in %s (%s); this try goes on "
+                "with it. If this try fails, its retry will refuse to resend: resume by hand with "
+                "HailuoTaskSensor(hailuo_task_id=%r).",
+                record.hailuo_task_id,
+                records.where,
+                error,
+                record.hailuo_task_id,
+            )
 
     def _defer_to_trigger(self, task_id: str) -> None:
         from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
