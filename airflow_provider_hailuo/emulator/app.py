@@ -41,6 +41,7 @@ from airflow_provider_hailuo.emulator.faults import (
     KIND_TRUNCATE,
     Fault,
 )
+from airflow_provider_hailuo.emulator.quotas import REFUSED_IN_FLIGHT, retry_after_header
 from airflow_provider_hailuo.emulator.state import EmulatorState
 from airflow_provider_hailuo.emulator.stats import ENDPOINT_OTHER
 from airflow_provider_hailuo.emulator.tasks import isoformat
@@ -126,11 +127,30 @@ def _check_create_params(params: Mapping[str, Any]) -> None:
             _check_frame(parameter, value)
 
 
+def _rate_limited(message: str, wait: float | None) -> web.Response:
+    return web.json_response({"error": {"message": message}}, status=429, headers=retry_after_header(wait))
+
+
 async def create_task(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     denied = _check_bearer(request, state.config.api_key)
     if denied is not None:
         return denied
+    config, now = state.config, time.monotonic()
+    refusal = state.quotas.check_create(
+        config.api_key,
+        per_minute=config.create_quota_per_minute,
+        max_in_flight=config.max_tasks_in_flight,
+        in_flight=state.tasks_in_flight(now) if config.max_tasks_in_flight is not None else 0,
+        now=now,
+    )
+    if refusal is not None:
+        reason, wait = refusal
+        if reason == REFUSED_IN_FLIGHT:
+            return _rate_limited(f"too many tasks in progress (at most {config.max_tasks_in_flight})", wait)
+        return _rate_limited(
+            f"rate limit exceeded ({config.create_quota_per_minute:g} creates a minute)", wait
+        )
     raw = await request.read()
     try:
         body = await _off_loop_if_large(len(raw), json.loads, raw)
@@ -166,6 +186,13 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     denied = _check_bearer(request, state.config.api_key)
     if denied is not None:
         return denied
+    wait = state.quotas.check_poll(
+        state.config.api_key, per_second=state.config.poll_quota_per_second, now=time.monotonic()
+    )
+    if wait is not None:
+        return _rate_limited(
+            f"rate limit exceeded ({state.config.poll_quota_per_second:g} polls a second)", wait
+        )
     task = state.tasks.get(request.match_info["task_id"])
     if task is None:
         return error_response(404, "task not found")

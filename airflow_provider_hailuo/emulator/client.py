@@ -66,6 +66,9 @@ class EmulatorClient:
         video_url_ttl_seconds: float | None = None,
         not_found_after_create_seconds: float | None = None,
         stable_video_urls: bool | None = None,
+        create_quota_per_minute: float | None = None,
+        max_tasks_in_flight: int | None = None,
+        poll_quota_per_second: float | None = None,
     ) -> dict[str, Any]:
         """Change the given settings (``render_seconds`` applies to tasks created afterwards,
         ``response_delay_seconds`` to gateway requests arriving afterwards). ``pending_poll_status``
@@ -75,7 +78,8 @@ class EmulatorClient:
         (applies to URLs issued afterwards; 0 issues expired ones); ``not_found_after_create_seconds``
         answers polls of tasks younger than that with the gateway's JSON 404 "task not found";
         ``stable_video_urls`` hands out a task's first video URL on every read after (so a refresh
-        cannot renew an expired one)."""
+        cannot renew an expired one). ``create_quota_per_minute``, ``max_tasks_in_flight`` and
+        ``poll_quota_per_second`` are per-key quotas answered with 429 (``reset()`` lifts them)."""
         changes = {
             key: value
             for key, value in (
@@ -87,6 +91,9 @@ class EmulatorClient:
                 ("video_url_ttl_seconds", video_url_ttl_seconds),
                 ("not_found_after_create_seconds", not_found_after_create_seconds),
                 ("stable_video_urls", stable_video_urls),
+                ("create_quota_per_minute", create_quota_per_minute),
+                ("max_tasks_in_flight", max_tasks_in_flight),
+                ("poll_quota_per_second", poll_quota_per_second),
             )
             if value is not None
         }

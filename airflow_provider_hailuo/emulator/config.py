@@ -55,6 +55,9 @@ class EmulatorConfig:
     (a gateway that stores the URL it got when the render finished): once it expires, reading the
     task again does not help. Off by default: a fresh URL per read is what the API page suggests.
 
+    ``create_quota_per_minute``, ``max_tasks_in_flight`` and ``poll_quota_per_second`` are per-key
+    quotas (see :mod:`~airflow_provider_hailuo.emulator.quotas`); ``null`` (the default) is none.
+
     ``not_found_after_create_seconds`` answers polls of a task younger than that with the gateway's
     own JSON 404 "task not found", as a gateway whose task store lags its create endpoint would.
     0 (the default) turns it off.
@@ -74,6 +77,9 @@ class EmulatorConfig:
     video_url_ttl_seconds: float = DEFAULT_VIDEO_URL_TTL_SECONDS
     not_found_after_create_seconds: float = DEFAULT_NOT_FOUND_AFTER_CREATE_SECONDS
     stable_video_urls: bool = False
+    create_quota_per_minute: float | None = None
+    max_tasks_in_flight: int | None = None
+    poll_quota_per_second: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key:
@@ -93,6 +99,15 @@ class EmulatorConfig:
             not isinstance(self.public_url, str) or not self.public_url.startswith(("http://", "https://"))
         ):
             raise ControlError(f"public_url must be an http(s) URL or null, got {self.public_url!r}")
+        for name in ("create_quota_per_minute", "poll_quota_per_second"):
+            value = getattr(self, name)
+            if value is not None and (_seconds(name, value) <= 0):
+                raise ControlError(f"{name} must be a number > 0 or null, got {value!r}")
+        in_flight = self.max_tasks_in_flight
+        if in_flight is not None and (
+            isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1
+        ):
+            raise ControlError(f"max_tasks_in_flight must be an integer >= 1 or null, got {in_flight!r}")
         if not isinstance(self.stable_video_urls, bool):
             raise ControlError(f"stable_video_urls must be true or false, got {self.stable_video_urls!r}")
         status = self.pending_poll_status

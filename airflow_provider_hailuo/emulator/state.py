@@ -16,6 +16,7 @@ from airflow_provider_hailuo.emulator.cdn import VideoUrls
 from airflow_provider_hailuo.emulator.config import ControlError, EmulatorConfig
 from airflow_provider_hailuo.emulator.faults import FaultQueue
 from airflow_provider_hailuo.emulator.pricing import cost_for
+from airflow_provider_hailuo.emulator.quotas import Quotas
 from airflow_provider_hailuo.emulator.stats import RequestStats
 from airflow_provider_hailuo.emulator.tasks import (
     COMPLETED,
@@ -26,7 +27,7 @@ from airflow_provider_hailuo.emulator.tasks import (
     check_error_spec,
     task_error_payload,
 )
-from airflow_provider_hailuo.protocol import STATUS_CANCELLED, STATUS_FAILED
+from airflow_provider_hailuo.protocol import FINAL_STATUSES, STATUS_CANCELLED, STATUS_FAILED
 
 
 def _utcnow() -> datetime:
@@ -45,6 +46,7 @@ class EmulatorState:
         self.stats = RequestStats()
         self.faults = FaultQueue()
         self.videos = VideoUrls()
+        self.quotas = Quotas()
         # The first URL issued for each task, handed out again under stable_video_urls.
         self.first_video_urls: dict[str, str] = {}
         # Not a counter since reset but the present: connections open now stay open across a reset.
@@ -76,8 +78,13 @@ class EmulatorState:
         self.stats = RequestStats()
         self.faults = FaultQueue()
         self.videos.clear()
+        self.quotas = Quotas()
         self.first_video_urls.clear()
         self.polls.clear()
+
+    def tasks_in_flight(self, now_monotonic: float) -> int:
+        """Tasks created and not final yet: what a gateway's cap on tasks in flight counts."""
+        return sum(1 for task in self.tasks.values() if task.status(now_monotonic) not in FINAL_STATUSES)
 
     def create_task(self, model: str, params: Mapping[str, Any]) -> EmulatedTask:
         """Record a validated request as a task; a queued ``task_failure`` decides its ending."""
@@ -128,4 +135,5 @@ class EmulatorState:
             "tasks_by_status": dict(sorted(by_status.items())),
             "faults_pending": len(self.faults.pending()),
             "faults_applied": dict(sorted(self.faults.applied.items())),
+            "quota_refusals": dict(sorted(self.quotas.refused.items())),
         }
