@@ -12,8 +12,11 @@ How it works
     - Airflow 2.11 and 3.0-3.2: an Airflow Variable named after the task instance
       (:func:`variable_key`). Variables live in the metadata database, are readable and writable
       from a task on every version, and survive retries; XCom does not (a new try clears its
-      task's XComs), and a task instance has no other writable field. The Variable is deleted
-      when the task instance finishes with its video, so they do not pile up.
+      task's XComs), and a task instance has no other writable field.
+
+    The record outlives the task instance's success on both: deleting it before Airflow has
+    stored the success (the return value's XCom, the state) would let a retry in that window pay
+    again. Airflow expires task state store rows itself; Variables stay until removed.
 
     The operator writes the record in two steps around the create request (:class:`JobRecord`):
     an *intent* (the request's fingerprint, no task id) just before the request is sent, then the
@@ -53,8 +56,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_hailuo.params import GenerationRequest
 
-# The task state store key. It was the mixin's external_id_key: kept, so records written before
-# this module existed are still found by the retries of tasks in flight during an upgrade.
+# The task state store key; renaming it strands the retries of tasks in flight during an upgrade.
 RECORD_KEY = "hailuo_task_id"
 VARIABLE_PREFIX = "hailuo_task_record"
 _MAX_VARIABLE_KEY = 250  # the Variable key column's length on every supported Airflow
@@ -78,8 +80,8 @@ class JobRecord:
 
     @classmethod
     def from_stored(cls, stored: object) -> JobRecord | None:
-        """Read what a store holds, including the shape the ResumableJobMixin-based version wrote
-        (``{"hailuo_task_id": ..., "request": ...}``, no time: read as long recorded)."""
+        """Read what a store holds; anything else there (another writer's value) is no record, and
+        a record without a time reads as long recorded."""
         if not isinstance(stored, dict) or not isinstance(stored.get("request"), str):
             return None
         task_id = stored.get("hailuo_task_id")

@@ -185,7 +185,7 @@ class VideoDownloader:
                 f"download of {shown} was cut short: the connection closed mid-body"
             )
         except requests.RequestException as err:
-            failure = requests_error(err, shown)
+            failure = requests_error(err, shown, peer="the video's host")
         if failure is not None:  # raised here, not in the except block: see transport.requests_error
             raise failure
 

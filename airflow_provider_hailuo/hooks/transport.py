@@ -40,8 +40,11 @@ def _unsendable(error: BaseException, url: str) -> HailuoError:
     )
 
 
-def requests_error(error: requests.RequestException, url: str) -> HailuoError:
-    """A requests failure as this provider's error, with ``resubmit_safe`` set only if nothing was sent."""
+def requests_error(error: requests.RequestException, url: str, *, peer: str = "the gateway") -> HailuoError:
+    """A requests failure as this provider's error, with ``resubmit_safe`` set only if nothing was sent.
+
+    ``peer`` names who was talked to in the message (a video's host is not the gateway).
+    """
     if isinstance(error, requests.exceptions.SSLError):
         return _tls_error(error, url)
     if not isinstance(error, _TRANSIENT_REQUESTS_ERRORS):
@@ -54,9 +57,7 @@ def requests_error(error: requests.RequestException, url: str) -> HailuoError:
     what = "could not connect to" if never_sent else "lost the connection to"
     if isinstance(error, requests.ReadTimeout):
         what = "timed out waiting for"
-    return HailuoTransientError(
-        f"{what} the gateway at {url}: {type(error).__name__}", resubmit_safe=never_sent
-    )
+    return HailuoTransientError(f"{what} {peer} at {url}: {type(error).__name__}", resubmit_safe=never_sent)
 
 
 def aiohttp_error(error: BaseException, url: str) -> HailuoError:

@@ -73,7 +73,7 @@ def test_a_record_round_trips_and_older_shapes_are_read() -> None:
     assert JobRecord.from_stored(record.to_json()) == record
     intent = JobRecord(request="abc", hailuo_task_id=None, recorded_at=1.0)
     assert JobRecord.from_stored(intent.to_json()) == intent
-    # What the ResumableJobMixin-based version stored: read, as recorded long ago.
+    # A record without a time reads as recorded long ago.
     assert JobRecord.from_stored({"hailuo_task_id": "task_1", "request": "abc"}) == JobRecord(
         request="abc", hailuo_task_id="task_1", recorded_at=0.0
     )
