@@ -19,6 +19,9 @@ DEFAULT_RETRY_DELAY = 1.0
 # Waiting for a video: renders take minutes, so a poll every 15 s costs little and loses little.
 DEFAULT_POLL_INTERVAL = 15.0
 DEFAULT_WAIT_TIMEOUT = 60 * 60.0
+# How long a create refused for the gateway's quota may wait and be sent again (also never longer
+# than the operator's timeout): a batch of N at R creates a minute needs about N/R minutes.
+DEFAULT_MAX_QUOTA_WAIT = 60 * 60.0
 # Airflow's own deferral deadline trails the trigger's end time by this much, so the trigger's
 # clearer timeout message normally wins the race.
 DEFERRAL_GRACE_SECONDS = 60.0

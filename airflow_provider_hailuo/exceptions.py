@@ -73,6 +73,11 @@ class HailuoRateLimitError(HailuoTransientError):
     """429: the gateway's rate limit was hit and retries ran out."""
 
 
+class HailuoQuotaWaitExpiredError(HailuoError):
+    """The gateway kept refusing a create for its quota until the operator's ``max_quota_wait``
+    ran out; nothing was accepted, so an Airflow retry of the task may send it again."""
+
+
 class HailuoAmbiguousSubmitError(HailuoError, AirflowFailException):
     """A create request failed in a way that leaves open whether the gateway created a task.
 

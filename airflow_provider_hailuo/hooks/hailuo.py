@@ -34,7 +34,8 @@ from airflow_provider_hailuo.hooks.download import VideoDownloader
 from airflow_provider_hailuo.hooks.transport import aiohttp_error, new_session, requests_error
 from airflow_provider_hailuo.images import resolve_image, shorten
 from airflow_provider_hailuo.params import IMAGE_PARAMETERS, GenerationRequest
-from airflow_provider_hailuo.retry import RetryPolicy, next_poll_delay
+from airflow_provider_hailuo.polling import PollPacing
+from airflow_provider_hailuo.retry import RetryPolicy
 from airflow_provider_hailuo.settings import (
     EXTRA_ALLOWED_FRAME_ROOTS,
     EXTRA_CONNECT_TIMEOUT,
@@ -165,12 +166,13 @@ class HailuoHook(BaseHook):
 
     # -- sync: the task API ----------------------------------------------------------------------
 
-    def submit(self, request: GenerationRequest) -> str:
+    def submit(self, request: GenerationRequest, *, retry_refusals: bool = True) -> str:
         """Validate ``request``, resolve its frames, create the task; returns the gateway task id.
 
-        Everything that can be refused locally is refused before the first byte is sent.
+        Everything that can be refused locally is refused before the first byte is sent;
+        ``retry_refusals`` as for :meth:`create_task`.
         """
-        return self.create_task(self.prepare_create_body(request))
+        return self.create_task(self.prepare_create_body(request), retry_refusals=retry_refusals)
 
     def prepare_create_body(self, request: GenerationRequest) -> dict[str, Any]:
         """Everything before the create request: validation, the connection, the frames resolved.
@@ -195,8 +197,11 @@ class HailuoHook(BaseHook):
         )
         return protocol.build_create_body(request.model, params)
 
-    def create_task(self, body: dict[str, Any]) -> str:
+    def create_task(self, body: dict[str, Any], *, retry_refusals: bool = True) -> str:
         """POST a create body; retried only when the gateway cannot have accepted it.
+
+        ``retry_refusals=False``: a 429 or 503 (the gateway's quota) is raised at once, for the
+        caller to wait out without holding a worker (the operator waits in the triggerer).
 
         :raises HailuoAmbiguousSubmitError: the request may have created a task (a timeout or dropped
             connection after sending, a 5xx other than 503). It is not resubmitted automatically.
@@ -204,7 +209,9 @@ class HailuoHook(BaseHook):
         url = self.settings.create_url
         data = json.dumps(body, separators=(",", ":")).encode()
         try:
-            for attempt in self.retry_policy.retrying(creating=True, logger=self.log):
+            for attempt in self.retry_policy.retrying(
+                creating=True, logger=self.log, retry_refusals=retry_refusals
+            ):
                 with attempt:
                     response = self._request("POST", url, data=data)
         except HailuoTransientError as err:
@@ -227,10 +234,17 @@ class HailuoHook(BaseHook):
         self.log.info("Created Hailuo task %s (status %s)", task.id, task.status)
         return task.id
 
-    def get_task(self, task_id: str, *, within: float | None = None) -> HailuoTask:
-        """One poll, with the retry policy's retries; none of them starts ``within`` seconds from now."""
+    def get_task(
+        self, task_id: str, *, within: float | None = None, retry_refusals: bool = True
+    ) -> HailuoTask:
+        """One poll, with the retry policy's retries; none of them starts ``within`` seconds from now.
+
+        ``retry_refusals=False``: a 429 or 503 is raised at once, for a caller that paces its polls.
+        """
         url = self.settings.task_url(task_id)
-        for attempt in self.retry_policy.retrying(logger=self.log, within=within):
+        for attempt in self.retry_policy.retrying(
+            logger=self.log, within=within, retry_refusals=retry_refusals
+        ):
             with attempt:
                 response = self._request("GET", url)
                 return protocol.parse_task(protocol.loads(response.content))
@@ -245,40 +259,51 @@ class HailuoHook(BaseHook):
     ) -> HailuoTask:
         """Poll until the task is final and return it (failed ones too: the caller decides).
 
+        Paced as the trigger is (:mod:`~airflow_provider_hailuo.polling`): every ``poll_interval``
+        while the gateway answers, slower while it refuses.
+
         :raises HailuoTimeoutError: still not final after ``timeout`` seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        pacing = PollPacing(poll_interval)
         unknown_seen: set[str] = set()
         last_status = "not yet polled"
         while True:
-            delay = poll_interval
             try:
                 # Retries inside one poll stop at the deadline too, so a gateway failing for long
-                # cannot keep the worker past its timeout by the whole retry budget.
+                # cannot keep the worker past its timeout by the whole retry budget. A 429 is not
+                # retried inside the poll: the next poll is its retry, and the pacing spaces it.
                 task = self.get_task(
-                    task_id, within=None if deadline is None else deadline - time.monotonic()
+                    task_id,
+                    within=None if deadline is None else deadline - time.monotonic(),
+                    retry_refusals=False,
                 )
             except HailuoTransientError as err:
-                # One poll's retries ran out; the task renders on regardless, so keep polling until
-                # the deadline, as the trigger does.
-                delay = next_poll_delay(poll_interval, err)
+                # Refused, or one poll's retries ran out; the task renders on regardless, so keep
+                # polling until the deadline, as the trigger does.
+                delay = pacing.failed(err.retry_after)
                 self.log.warning(
                     "Hailuo task %s: poll failed (%s); polling again in %.0f s", task_id, err, delay
                 )
             else:
                 if task.is_final:
                     return task
+                delay = pacing.answered()
                 last_status = task.status
                 if not task.is_known_status and task.status not in unknown_seen:
                     unknown_seen.add(task.status)
                     self.log.info(
                         "Hailuo task %s reports status %r; treating it as still running", task_id, task.status
                     )
-            if deadline is not None and time.monotonic() + delay > deadline:
-                raise HailuoTimeoutError(
-                    f"Hailuo task {task_id} still {last_status} after {timeout:g} s; it may still finish: "
-                    f"wait for it with HailuoTaskSensor(hailuo_task_id={task_id!r})"
-                )
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise HailuoTimeoutError(
+                        f"Hailuo task {task_id} still {last_status} after {timeout:g} s; it may still finish: "
+                        f"wait for it with HailuoTaskSensor(hailuo_task_id={task_id!r})"
+                    )
+                # A paced wait may be long: the last poll comes at the deadline, not one wait before it.
+                delay = min(delay, remaining)
             time.sleep(delay)
 
     # -- sync: download and cancel --------------------------------------------------------------
@@ -304,12 +329,15 @@ class HailuoHook(BaseHook):
 
     # -- async (triggers) ------------------------------------------------------------------------
 
-    async def aget_task(self, task_id: str) -> HailuoTask:
-        """Poll a task without blocking the event loop, through the loop's shared connection pool."""
+    async def aget_task(self, task_id: str, *, retry_refusals: bool = True) -> HailuoTask:
+        """Poll a task without blocking the event loop, through the loop's shared connection pool.
+
+        ``retry_refusals`` as for :meth:`get_task`.
+        """
         settings = await self.aget_settings()
         url = settings.task_url(task_id)
         return await self._retry_policy(settings).acall(
-            lambda: self._apoll_once(settings, url), logger=self.log
+            lambda: self._apoll_once(settings, url), logger=self.log, retry_refusals=retry_refusals
         )
 
     async def _apoll_once(self, settings: GatewaySettings, url: str) -> HailuoTask:

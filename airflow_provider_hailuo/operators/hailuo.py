@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_hailuo.completion import complete
 from airflow_provider_hailuo.defaults import (
+    DEFAULT_MAX_QUOTA_WAIT,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
     DEFERRAL_GRACE_SECONDS,
@@ -26,6 +27,8 @@ from airflow_provider_hailuo.exceptions import (
     HailuoAmbiguousSubmitError,
     HailuoError,
     HailuoNotFoundError,
+    HailuoQuotaWaitExpiredError,
+    HailuoTransientError,
     HailuoValidationError,
 )
 from airflow_provider_hailuo.images import check_source
@@ -37,6 +40,7 @@ from airflow_provider_hailuo.params import (
     GenerationRequest,
 )
 from airflow_provider_hailuo.protocol import failure_error, still_rendering_warning
+from airflow_provider_hailuo.quota import is_quota_refusal, plan_wait
 from airflow_provider_hailuo.storage import check_destination, normalise_destination
 
 if TYPE_CHECKING:
@@ -118,6 +122,10 @@ class HailuoImageToVideoOperator(BaseOperator):
         the video to; the result then has ``local_path``. Templated.
     :param durable: resume the gateway task of an earlier try instead of submitting anew
         (every supported Airflow: the task state store on 3.3+, an Airflow Variable before).
+    :param max_quota_wait: seconds a create refused for the gateway's quota (429, 503) may wait
+        and be sent again, counted from the first refusal and never longer than ``timeout``; the
+        wait happens in the triggerer when ``deferrable``. 0 fails the task once the connection's
+        own retries of the refusal run out.
     """
 
     template_fields: Sequence[str] = (*GENERATION_FIELDS, "download_to")
@@ -144,6 +152,7 @@ class HailuoImageToVideoOperator(BaseOperator):
         wait_for_completion: bool = True,
         download_to: Any = None,
         durable: bool = True,
+        max_quota_wait: float = DEFAULT_MAX_QUOTA_WAIT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -164,10 +173,15 @@ class HailuoImageToVideoOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.download_to = download_to
         self.durable = durable
+        self.max_quota_wait = max_quota_wait
         if poll_interval <= 0:
             raise HailuoValidationError("poll_interval", f"poll_interval={poll_interval!r} must be positive")
         if timeout <= 0:
             raise HailuoValidationError("timeout", f"timeout={timeout!r} must be positive")
+        if max_quota_wait < 0:
+            raise HailuoValidationError(
+                "max_quota_wait", f"max_quota_wait={max_quota_wait!r} must be 0 (do not wait) or positive"
+            )
         if download_to is not None and not wait_for_completion:
             raise HailuoValidationError(
                 "download_to", "download_to needs wait_for_completion=True: there is no video to download yet"
@@ -222,6 +236,21 @@ class HailuoImageToVideoOperator(BaseOperator):
     # -- execution -----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        return self._run(context, refusals=0, quota_deadline=None)
+
+    def execute_after_quota_wait(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        refusals: int = 0,
+        quota_deadline: float | None = None,
+    ) -> Any:
+        """Resume after waiting for the gateway's quota in the triggerer: send the create again."""
+        return self._run(context, refusals=refusals, quota_deadline=quota_deadline)
+
+    def _run(self, context: Context, *, refusals: int, quota_deadline: float | None) -> Any:
+        """Everything from the rendered parameters to the result; ``refusals`` and
+        ``quota_deadline`` carry an earlier quota wait of this try over a deferral."""
         # Checked again after rendering, before anything is sent (also covers mapped values);
         # the hook logs the warnings when it submits.
         request = self.generation_request()
@@ -231,13 +260,24 @@ class HailuoImageToVideoOperator(BaseOperator):
                 check_source(getattr(request, name), name)
         check_destination(self._destination())
         task: HailuoTask | None = None
+        records: RecordStore | None = None
+        fingerprint = ""
         if self.durable:
             records = record_store(context)
             fingerprint = request_fingerprint(request)
             task = self._resume(records, fingerprint)
-            task_id = task.id if task is not None else self._submit(request, records, fingerprint)
+        if task is not None:
+            task_id = task.id
         else:
-            task_id = self.hook.submit(request)
+            while True:
+                try:
+                    task_id = self._create(request, records, fingerprint)
+                    break
+                except HailuoTransientError as refusal:
+                    if not self._waits_for_quota(refusal):
+                        raise
+                    refusals += 1
+                    quota_deadline = self._wait_for_quota(refusal, refusals, quota_deadline)
         self._hailuo_task_id = task_id
         record_task_id(context, task_id)
         if not self.wait_for_completion:
@@ -322,12 +362,70 @@ class HailuoImageToVideoOperator(BaseOperator):
         self.log.info("Resuming Hailuo task %s, created by an earlier try; it is %s", task_id, task.status)
         return task
 
-    def _submit(self, request: GenerationRequest, records: RecordStore, fingerprint: str) -> str:
+    def _waits_for_quota(self, error: HailuoTransientError) -> bool:
+        return self.max_quota_wait > 0 and is_quota_refusal(error)
+
+    def _wait_for_quota(
+        self, refusal: HailuoTransientError, refusals: int, quota_deadline: float | None
+    ) -> float:
+        """Wait until the refused create may be sent again (in the triggerer when deferrable).
+
+        Returns the deadline of this try's quota waits (set at the first refusal); past it, fails.
+        """
+        now = time.time()
+        deadline = quota_deadline or now + min(self.max_quota_wait, self.timeout)
+        wait = plan_wait(refusal, refusals=refusals, now=now, deadline=deadline)
+        if not wait.within_deadline:
+            raise HailuoQuotaWaitExpiredError(
+                f"The gateway still refuses the create for its quota after {refusals} refusals ({refusal}); "
+                f"nothing was accepted or charged. The wait for quota ended (max_quota_wait="
+                f"{self.max_quota_wait:g} s, timeout={self.timeout:g} s): raise them, or size a pool to the "
+                "account's quota (see the README, 'Batches and the gateway's quota')."
+            ) from refusal
+        where = "in the triggerer" if self.deferrable else "in this worker (deferrable=False)"
+        self.log.warning(
+            "The gateway refused the create (%s); nothing was accepted or charged. Waiting %s for its "
+            "quota, at least %.0f s and in turn with this connection's other waiting tasks, then sending "
+            "it again (refusal %d; gives up %.0f s from now, max_quota_wait=%g s)",
+            refusal,
+            where,
+            wait.not_before - now,
+            refusals,
+            deadline - now,
+            self.max_quota_wait,
+        )
+        if self.deferrable:
+            from airflow_provider_hailuo.triggers.quota import HailuoQuotaWaitTrigger
+
+            self.defer(
+                trigger=HailuoQuotaWaitTrigger(
+                    hailuo_conn_id=self.hailuo_conn_id,
+                    not_before=wait.not_before,
+                    spacing=wait.spacing,
+                    end_time=deadline,
+                ),
+                method_name=self.execute_after_quota_wait.__name__,
+                kwargs={"refusals": refusals, "quota_deadline": deadline},
+                timeout=timedelta(seconds=deadline - now + DEFERRAL_GRACE_SECONDS),
+            )
+        time.sleep(max(0.0, wait.not_before - time.time()))
+        return deadline
+
+    def _create(self, request: GenerationRequest, records: RecordStore | None, fingerprint: str) -> str:
+        """Send the create (a quota refusal raised at once when this task waits for quota itself)."""
+        retry_refusals = self.max_quota_wait == 0
+        if records is None:
+            return self.hook.submit(request, retry_refusals=retry_refusals)
+        return self._submit(request, records, fingerprint, retry_refusals=retry_refusals)
+
+    def _submit(
+        self, request: GenerationRequest, records: RecordStore, fingerprint: str, *, retry_refusals: bool
+    ) -> str:
         """Create the gateway task, its id recorded durably before anything else happens."""
         body = self.hook.prepare_create_body(request)
         records.put(JobRecord(request=fingerprint, hailuo_task_id=None, recorded_at=time.time()))
         try:
-            task_id = self.hook.create_task(body)
+            task_id = self.hook.create_task(body, retry_refusals=retry_refusals)
         except HailuoAmbiguousSubmitError:
             raise  # the intent stays: a later try must not send this again
         except Exception:

@@ -23,6 +23,7 @@ from airflow_provider_hailuo.exceptions import (
 )
 from airflow_provider_hailuo.hooks.async_pool import SessionLease
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+from airflow_provider_hailuo.polling import PollPacing
 from airflow_provider_hailuo.protocol import (
     STATUS_CANCELLED,
     STATUS_FAILED,
@@ -31,7 +32,6 @@ from airflow_provider_hailuo.protocol import (
     still_rendering_warning,
     task_from_dict,
 )
-from airflow_provider_hailuo.retry import next_poll_delay
 
 # The statuses of the one event a trigger yields.
 EVENT_SUCCESS = "success"
@@ -103,9 +103,10 @@ class HailuoTaskTrigger(BaseTrigger):
         # interval, would stall the loop and reach the gateway as one burst.
         await asyncio.sleep(random.uniform(0, min(self.poll_interval, MAX_FIRST_POLL_SPREAD)))
         reported_statuses: set[str] = set()
+        pacing = PollPacing(self.poll_interval)
         async with SessionLease(settings.base_url):
             while True:
-                outcome = await self._poll_once(hook, reported_statuses)
+                outcome = await self._poll_once(hook, pacing, reported_statuses)
                 if isinstance(outcome, TriggerEvent):
                     yield outcome
                     return
@@ -133,7 +134,9 @@ class HailuoTaskTrigger(BaseTrigger):
         if not await asyncio.to_thread(hook.cancel_task, self.hailuo_task_id):
             self.log.warning("%s", still_rendering_warning(self.hailuo_task_id))
 
-    async def _poll_once(self, hook: HailuoHook, reported_statuses: set[str]) -> TriggerEvent | float:
+    async def _poll_once(
+        self, hook: HailuoHook, pacing: PollPacing, reported_statuses: set[str]
+    ) -> TriggerEvent | float:
         """One poll: the final event, or the seconds to wait before the next one."""
         try:
             # One poll (with the hook's retries) never outlives the end time, so the trigger's own
@@ -141,11 +144,13 @@ class HailuoTaskTrigger(BaseTrigger):
             remaining = None if self.end_time is None else max(0.1, self.end_time - time.time())
             # asyncio.timeout, not wait_for: on 3.11 wait_for wraps every poll in one more Task.
             async with asyncio.timeout(remaining):
-                task = await hook.aget_task(self.hailuo_task_id)
+                # A 429 is not retried inside the poll: the next poll is its retry, and the pacing,
+                # which outlives one poll, is what lets a herd of triggers settle at the quota.
+                task = await hook.aget_task(self.hailuo_task_id, retry_refusals=False)
         except (HailuoTransientError, TimeoutError) as err:
-            # The hook's retries ran out on this poll; the task goes on rendering regardless,
-            # so the trigger keeps polling until its end time instead of failing the task.
-            delay = next_poll_delay(self.poll_interval, err)
+            # Refused, or the hook's retries ran out on this poll; the task goes on rendering
+            # regardless, so the trigger keeps polling until its end time instead of failing the task.
+            delay = pacing.failed(err.retry_after if isinstance(err, HailuoTransientError) else None)
             self.log.warning(
                 "Hailuo task %s: poll failed (%s); polling again in %.0f s",
                 self.hailuo_task_id,
@@ -166,7 +171,7 @@ class HailuoTaskTrigger(BaseTrigger):
         if not task.is_known_status and task.status not in reported_statuses:
             reported_statuses.add(task.status)
             self.log.info("Hailuo task %s reports status %r; still waiting", task.id, task.status)
-        return self.poll_interval
+        return pacing.answered()
 
 
 def _describe(error: BaseException) -> str:

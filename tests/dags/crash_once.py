@@ -49,16 +49,16 @@ class CrashOnceOperator(HailuoImageToVideoOperator):
         if point == AFTER_CREATE:
             create_task = hook.create_task
 
-            def created_then_killed(body: dict[str, Any]) -> str:
-                create_task(body)
+            def created_then_killed(body: dict[str, Any], **kwargs: Any) -> str:
+                create_task(body, **kwargs)
                 _die(marker)
 
             hook.create_task = created_then_killed  # type: ignore[method-assign]
         elif point == AFTER_RECORD:
             submit = self._submit
 
-            def recorded_then_killed(*args: Any) -> str:
-                submit(*args)
+            def recorded_then_killed(*args: Any, **kwargs: Any) -> str:
+                submit(*args, **kwargs)
                 _die(marker)
 
             self._submit = recorded_then_killed  # type: ignore[method-assign]

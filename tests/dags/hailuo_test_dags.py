@@ -57,3 +57,18 @@ for sensor_mode in ("deferrable", "poke", "reschedule"):
                 timeout=60,
             )
         globals()[dag_id] = sensor_dag
+
+for deferrable in (True, False):
+    mode = "deferrable" if deferrable else "sync"
+    with DAG(dag_id=f"hailuo_test_quota_{mode}", schedule=None, catchup=False) as quota_dag:
+        # The test makes the gateway refuse creates for quota: they wait and go again, within
+        # the try (retries would show as a second try).
+        HailuoImageToVideoOperator.partial(
+            task_id="video",
+            first_frame_image=FRAME,
+            deferrable=deferrable,
+            retries=2,
+            retry_delay=timedelta(seconds=0),
+            **FAST,
+        ).expand(prompt=["A lighthouse [push in]", "A lighthouse [pan left]", "A lighthouse [zoom out]"])
+    globals()[f"quota_{mode}"] = quota_dag

@@ -285,11 +285,16 @@ def test_waiting_honours_a_long_retry_after_between_polls(
     hailuo_emulator.client.add_fault("status", target="poll", http_status=429, retry_after=30, times=100)
     clock = FakeClock()
     monkeypatch.setattr(hailuo_hook_module, "time", clock)
-    # 30 s is beyond what one poll waits out (FAST_RETRIES: 5 s), so the waiter waits it out itself.
+    # A 429 is not retried inside a waiter's poll: the waiter waits it out itself, and longer each
+    # time it is refused again (polling every 30 s would only meet the same 429).
     with pytest.raises(HailuoTimeoutError):
         hook.wait_for_task(task_id, poll_interval=0.05, timeout=100)
-    assert clock.sleeps == [30, 30, 30]  # then a fourth wait would pass the deadline
-    assert counts(hailuo_emulator)["poll"] == 4
+    assert clock.sleeps[0] == 30
+    # Never sooner than the Retry-After, except the last wait, cut at the deadline for a last poll.
+    assert all(wait >= 30 for wait in clock.sleeps[:-1])
+    assert clock.sleeps[:-1] == sorted(clock.sleeps[:-1])
+    assert sum(clock.sleeps) == pytest.approx(100)
+    assert counts(hailuo_emulator)["poll"] == len(clock.sleeps) + 1 < 5
 
 
 def test_waiting_does_not_retry_past_its_deadline(

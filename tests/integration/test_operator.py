@@ -500,8 +500,8 @@ def test_a_create_whose_answer_was_never_recorded_is_not_sent_again(
 
     create_task = HailuoHook.create_task
 
-    def accepted_then_killed(self: HailuoHook, body: dict[str, Any]) -> str:
-        create_task(self, body)
+    def accepted_then_killed(self: HailuoHook, body: dict[str, Any], **kwargs: Any) -> str:
+        create_task(self, body, **kwargs)
         raise SystemExit("the worker died as the answer arrived")
 
     store = StandInStateStore()
@@ -563,7 +563,7 @@ def test_a_create_the_gateway_refused_leaves_nothing_to_resume(
     hailuo_emulator.client.add_faults([fault])
     store = StandInStateStore()
     with pytest.raises(HailuoError):
-        operator(wait_for_completion=False).execute(context(store))
+        operator(wait_for_completion=False, max_quota_wait=0).execute(context(store))
     assert "hailuo_task_id" not in store
     hailuo_emulator.client.clear_faults()
     assert operator(wait_for_completion=False).execute(context(store))

@@ -97,11 +97,14 @@ def test_the_result_table_lists_every_key() -> None:
 def test_the_triggers_limits_are_the_codes() -> None:
     from airflow_provider_hailuo.hooks.async_pool import MAX_CONNECTIONS_PER_GATEWAY
     from airflow_provider_hailuo.hooks.settings_cache import SETTINGS_TTL_SECONDS
-    from airflow_provider_hailuo.retry import RetryPolicy
+    from airflow_provider_hailuo.polling import GROWTH, MAX_POLL_DELAY, RECOVERY
     from airflow_provider_hailuo.triggers.hailuo import MAX_FIRST_POLL_SPREAD
 
     text = " ".join(README.split())  # the README wraps its lines anywhere
     assert f"(at most {MAX_FIRST_POLL_SPREAD:g} s)" in text
     assert f"reused for {SETTINGS_TTL_SECONDS:g} s" in text
     assert f"at most {MAX_CONNECTIONS_PER_GATEWAY} polls per gateway are in flight" in text
-    assert f"one poll waits out ({RetryPolicy().max_retry_after:g} s)" in text
+    assert f"multiplies the wait by {GROWTH[0]:g} to {GROWTH[1]:g} at random" in text
+    assert f"at most {MAX_POLL_DELAY / 60:g} minutes" in text
+    assert RECOVERY == 0.9
+    assert "shrinks it by a tenth" in text

@@ -158,12 +158,40 @@ def test_the_last_error_is_reraised_unwrapped() -> None:
     assert not isinstance(info.value, tenacity.RetryError)
 
 
-@pytest.mark.parametrize("retry_after", [0.0, 2.5, 7.0, 60.0])
-def test_retry_after_is_the_wait_used(retry_after: float) -> None:
+@pytest.mark.parametrize("retry_after", [2.5, 7.0, 60.0])
+def test_a_retry_after_longer_than_the_backoff_is_the_wait_used(retry_after: float) -> None:
     flaky = Flaky(transient(retry_after=retry_after), transient(retry_after=retry_after))
     retrying, sleeps = sync_retrying()
     assert retrying(flaky) == "ok"
     assert sleeps == [retry_after, retry_after]
+
+
+@pytest.mark.parametrize("retry_after", [0.0, 1.0])
+def test_a_reads_backoff_longer_than_the_retry_after_is_the_wait_used(retry_after: float) -> None:
+    policy = RetryPolicy(max_attempts=3, initial_backoff=5.0, max_backoff=30.0)
+    flaky = Flaky(transient(retry_after=retry_after), transient(retry_after=retry_after))
+    retrying, sleeps = sync_retrying(policy)
+    assert retrying(flaky) == "ok"
+    assert len(sleeps) == 2
+    assert all(s >= 5.0 for s in sleeps)  # not the gateway's shorter Retry-After
+
+
+def test_a_reads_waits_grow_under_a_constant_retry_after() -> None:
+    """A herd told "Retry-After: 1" must not all come back after exactly 1 s, attempt after attempt."""
+    policy = RetryPolicy(max_attempts=5, initial_backoff=1.0, max_backoff=30.0)
+    flaky = Flaky(*(transient(retry_after=1.0) for _ in range(4)))
+    retrying, sleeps = sync_retrying(policy)
+    assert retrying(flaky) == "ok"
+    assert all(s >= 1.0 for s in sleeps)  # the Retry-After is never undercut
+    assert sleeps[-1] >= 8.0  # the fourth wait: the backoff's 1 s doubled three times
+
+
+def test_a_creates_wait_is_the_retry_after_itself() -> None:
+    policy = RetryPolicy(max_attempts=3, initial_backoff=5.0, max_backoff=30.0)
+    error = error_for_status(429, "", retry_after="1")
+    retrying, sleeps = sync_retrying(policy, creating=True)
+    assert retrying(Flaky(error)) == "ok"
+    assert sleeps == [1.0]
 
 
 def test_rate_limit_retry_after_header_is_the_wait_used() -> None:
@@ -317,16 +345,26 @@ def test_async_retries_reads_that_are_not_resubmit_safe() -> None:
     assert flaky.calls == 2
 
 
+def test_async_reads_waits_grow_under_a_constant_retry_after() -> None:
+    retrying, sleeps = async_retrying(RetryPolicy(max_attempts=5, initial_backoff=1.0, max_backoff=30.0))
+    flaky = Flaky(*(transient(retry_after=1.0) for _ in range(4)))
+    assert run_async(retrying, flaky.run_async) == "ok"
+    assert all(s >= 1.0 for s in sleeps)
+    assert sleeps[-1] >= 8.0
+
+
 # --- acall: one plain attempt first, the retry machinery only after a transient failure ----------
 
 
-def acall(policy: RetryPolicy, flaky: Flaky, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[float]]:
+def acall(
+    policy: RetryPolicy, flaky: Flaky, monkeypatch: pytest.MonkeyPatch, *, retry_refusals: bool = True
+) -> tuple[Any, list[float]]:
     """``policy.acall(flaky)`` with the retry machinery's sleeps recorded; (result or error, sleeps)."""
     sleeps: list[float] = []
     build = RetryPolicy.async_retrying
 
-    def recording(self: RetryPolicy, *, logger: Any) -> tenacity.AsyncRetrying:
-        retrying = build(self, logger=logger)
+    def recording(self: RetryPolicy, *, logger: Any, retry_refusals: bool = True) -> tenacity.AsyncRetrying:
+        retrying = build(self, logger=logger, retry_refusals=retry_refusals)
 
         async def record(seconds: float) -> None:
             sleeps.append(seconds)
@@ -336,7 +374,7 @@ def acall(policy: RetryPolicy, flaky: Flaky, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(RetryPolicy, "async_retrying", recording)
     try:
-        return asyncio.run(policy.acall(flaky.run_async, logger=LOG)), sleeps
+        return asyncio.run(policy.acall(flaky.run_async, logger=LOG, retry_refusals=retry_refusals)), sleeps
     except BaseException as error:
         return error, sleeps
 
@@ -401,3 +439,44 @@ def test_acall_logs_the_first_retry_as_attempt_two(
     assert [record.getMessage() for record in caplog.records] == [
         "Hailuo gateway: HTTP 502 (gateway error); retrying in 1.0 s (attempt 2 of 5)"
     ]
+
+
+# --- retry_refusals=False: a waiter that paces its own polls takes a 429 or 503 at once ------------
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_acall_without_refusal_retries_raises_a_refusal_at_once(
+    status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusal = error_for_status(status, "", retry_after="1")
+    flaky = Flaky(refusal)  # type: ignore[arg-type]
+    raised, sleeps = acall(FAST, flaky, monkeypatch, retry_refusals=False)
+    assert raised is refusal
+    assert (flaky.calls, sleeps) == (1, [])
+
+
+def test_acall_without_refusal_retries_still_retries_other_faults(monkeypatch: pytest.MonkeyPatch) -> None:
+    flaky = Flaky(transient(), transient())
+    result, sleeps = acall(FAST, flaky, monkeypatch, retry_refusals=False)
+    assert (result, flaky.calls, len(sleeps)) == ("ok", 3, 2)
+
+
+def test_acall_without_refusal_retries_stops_at_a_refusal_after_a_fault(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refusal = error_for_status(429, "")
+    flaky = Flaky(transient(), refusal, transient())  # type: ignore[arg-type]
+    raised, sleeps = acall(FAST, flaky, monkeypatch, retry_refusals=False)
+    assert raised is refusal
+    assert (flaky.calls, len(sleeps)) == (2, 1)
+
+
+def test_a_sync_read_without_refusal_retries_raises_a_refusal_at_once() -> None:
+    refusal = error_for_status(429, "", retry_after="1")
+    flaky = Flaky(refusal)  # type: ignore[arg-type]
+    retrying = FAST.retrying(logger=LOG, retry_refusals=False)
+    sleeps: list[float] = []
+    retrying.sleep = sleeps.append
+    with pytest.raises(HailuoRateLimitError):
+        retrying(flaky)
+    assert (flaky.calls, sleeps) == (1, [])

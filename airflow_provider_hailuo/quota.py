@@ -1,0 +1,107 @@
+"""Waiting out the gateway's quota: when a refused create may go out again, and how a herd is spread.
+
+*Purpose.* A create answered 429 (the account's rate limit, or its cap on tasks in flight) or 503
+was accepted by nobody, so sending it again later pays nothing twice. A batch meets these
+refusals together: the rule here decides, without I/O, when each refused task may try again, so
+that the batch settles at the gateway's rate instead of returning as one herd.
+
+*How it works.* A refused task waits at least the gateway's ``Retry-After`` (when it sent one),
+and longer each time the same task is refused again (a jittered exponential backoff). In the
+triggerer, the waiting tasks of one connection also take turns (:class:`ReleaseSchedule`): no two
+return within ``spacing`` seconds of each other, ``spacing`` being the gateway's own
+``Retry-After``. A token bucket (which MiniMax's "N requests a minute" behaves like) answers an
+empty bucket with the time to its next token, so the turns come at about the gateway's rate.
+
+*What it does not do.* It never probes the quota (only a create can, and a create that succeeds
+is paid for), and turns are kept per triggerer process: two triggerers release at twice the
+rate, and the backoff of the tasks refused again absorbs the difference.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from dataclasses import dataclass
+
+from airflow_provider_hailuo.exceptions import HailuoTransientError
+
+# The answers to a create that mean "nothing accepted, come back later".
+QUOTA_STATUSES = frozenset({429, 503})
+# Without a Retry-After, turns come every 3 s: MiniMax's published paid quota, 20 creates a minute.
+DEFAULT_SPACING = 3.0
+# A Retry-After is read as the time to the gateway's next free slot. A long one (a fixed window's
+# reset, say) would make the turns of a big batch absurdly slow; the backoff covers such gateways.
+MIN_SPACING = 0.5
+MAX_SPACING = 10.0
+# The longest single wait of a task refused again and again (the cap on tasks in flight frees a
+# slot only when a render ends, which takes minutes).
+MAX_BACKOFF = 300.0
+
+
+def is_quota_refusal(error: BaseException) -> bool:
+    """Whether ``error`` is the gateway's "not now" to a create: safe to send again after a wait."""
+    return (
+        isinstance(error, HailuoTransientError)
+        and error.resubmit_safe
+        and error.http_status in QUOTA_STATUSES
+    )
+
+
+@dataclass(frozen=True)
+class QuotaWait:
+    """One wait for quota: this task's ``refusals`` so far, the earliest time to try again, the
+    spacing of turns, and the ``deadline`` after which the task stops waiting (Unix times)."""
+
+    refusals: int
+    not_before: float
+    spacing: float
+    deadline: float
+
+    @property
+    def within_deadline(self) -> bool:
+        return self.not_before < self.deadline
+
+
+def plan_wait(
+    error: HailuoTransientError,
+    *,
+    refusals: int,
+    now: float,
+    deadline: float,
+    rng: random.Random | None = None,
+) -> QuotaWait:
+    """When a task refused for quota for the ``refusals``-th time (1 for the first) may try again.
+
+    The first wait is the Retry-After (or one spacing without one); each further refusal doubles
+    the window, the wait drawn from its upper half so that tasks refused together drift apart.
+    """
+    draw = (rng or random).uniform
+    retry_after = error.retry_after
+    spacing = min(MAX_SPACING, max(MIN_SPACING, retry_after or DEFAULT_SPACING))
+    window = min(MAX_BACKOFF, spacing * 2.0 ** max(0, refusals - 1))
+    backoff = draw(window / 2, window) if refusals > 1 else window
+    wait = max(retry_after or 0.0, backoff)
+    return QuotaWait(refusals=refusals, not_before=now + wait, spacing=spacing, deadline=deadline)
+
+
+class ReleaseSchedule:
+    """The turns of the tasks waiting for one connection's quota in one triggerer: each gets the
+    earliest time at or after its ``not_before`` that is ``spacing`` away from every other turn."""
+
+    def __init__(self) -> None:
+        self._turns: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    def reserve(self, not_before: float, spacing: float, *, now: float) -> float:
+        """Book and return a turn. Turns that are long past are forgotten."""
+        del self._turns[: bisect.bisect_left(self._turns, now - MAX_SPACING)]
+        turn = max(not_before, now)
+        index = bisect.bisect_right(self._turns, turn - spacing)
+        # Walk the turns near the candidate: each one closer than ``spacing`` pushes it past itself.
+        while index < len(self._turns) and self._turns[index] < turn + spacing:
+            turn = max(turn, self._turns[index] + spacing)
+            index += 1
+        bisect.insort(self._turns, turn)
+        return turn

@@ -1,0 +1,192 @@
+"""A create refused for the gateway's quota (429, 503) waits, in the triggerer when deferrable, and is
+sent again: one accepted create per task, no failed task, no Airflow retry."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_provider_hailuo.emulator import EmulatorServer
+from airflow_provider_hailuo.exceptions import HailuoQuotaWaitExpiredError, HailuoRateLimitError
+from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
+from airflow_provider_hailuo.triggers.quota import EVENT_QUOTA_TURN, HailuoQuotaWaitTrigger, release_schedule
+from tests.integration.support import StandInStateStore, load_dag, log_lines, task_results
+from tests.integration.test_operator import context, operator
+
+
+def refuse_creates(
+    emulator: EmulatorServer, times: int, http_status: int = 429, retry_after: Any = 1
+) -> None:
+    emulator.client.add_faults(
+        [
+            {
+                "kind": "status",
+                "target": "create",
+                "http_status": http_status,
+                "retry_after": retry_after,
+                "times": times,
+            }
+        ]
+    )
+
+
+def test_a_refused_create_defers_to_the_triggerer_with_nothing_secret(
+    fast_connection: str,
+    hailuo_emulator: EmulatorServer,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hailuo_emulator.client.configure(create_quota_per_minute=1)
+    store = StandInStateStore()
+    operator(wait_for_completion=False).execute(context())  # takes the minute's only create
+    op = operator(deferrable=True, timeout=900, max_quota_wait=600)
+    started = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context(store))
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, HailuoQuotaWaitTrigger)
+    _, kwargs = trigger.serialize()
+    assert set(kwargs) == {"hailuo_conn_id", "not_before", "spacing", "end_time"}
+    assert hailuo_emulator.api_key not in json.dumps(kwargs)
+    # The token bucket's next token is a minute away: the Retry-After is honoured, and the wait
+    # is bounded by max_quota_wait (the smaller of it and timeout) from the first refusal.
+    assert kwargs["not_before"] >= started + 55
+    assert started + 600 <= kwargs["end_time"] <= time.time() + 600
+    assert kwargs["spacing"] == 10.0  # a long Retry-After does not make turns a minute apart
+    assert deferred.value.method_name == "execute_after_quota_wait"
+    assert deferred.value.kwargs == {"refusals": 1, "quota_deadline": kwargs["end_time"]}
+    assert store == {}  # the refused create left no intent behind: nothing to resume
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"], stats["quota_refusals"]["create_rate"]) == (2, 1, 1)
+    lines = [line for line in log_lines(caplog, capsys) if "refused the create" in line]
+    assert len(lines) == 1
+    assert "rate limit exceeded" in lines[0]
+    assert "in the triggerer" in lines[0]
+    assert "gives up 600 s from now" in lines[0]
+
+    # The quota is back: the resumed task sends the create once and defers to wait for the video.
+    hailuo_emulator.client.reset()  # no quota, and fresh counts
+    with pytest.raises(TaskDeferred) as resumed:
+        op.execute_after_quota_wait(context(store), {"status": EVENT_QUOTA_TURN}, **deferred.value.kwargs)
+    assert isinstance(resumed.value.trigger, HailuoTaskTrigger)
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"]) == (1, 1)
+    assert store  # the new task's id is recorded
+
+
+def test_a_refusal_after_the_quota_deadline_fails_and_names_the_settings(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    refuse_creates(hailuo_emulator, times=1, retry_after=30)
+    op = operator(deferrable=True, max_quota_wait=5)
+    with pytest.raises(HailuoQuotaWaitExpiredError, match=r"max_quota_wait=5 s.*pool"):
+        op.execute(context())
+    refuse_creates(hailuo_emulator, times=1)
+    with pytest.raises(HailuoQuotaWaitExpiredError):  # the deadline carried over the deferral
+        op.execute_after_quota_wait(context(), None, refusals=3, quota_deadline=time.time() - 1)
+    assert hailuo_emulator.client.stats()["tasks_created"] == 0
+
+
+@pytest.mark.parametrize("http_status", [429, 503])
+def test_without_deferral_the_worker_waits_and_sends_again(
+    fast_connection: str,
+    hailuo_emulator: EmulatorServer,
+    http_status: int,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    refuse_creates(hailuo_emulator, times=2, http_status=http_status, retry_after=0)
+    store = StandInStateStore()
+    task_id = operator(wait_for_completion=False, deferrable=False).execute(context(store))
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"]) == (3, 1)
+    assert hailuo_emulator.client.tasks()[0]["id"] == task_id
+    waits = [line for line in log_lines(caplog, capsys) if "refused the create" in line]
+    assert len(waits) == 2  # one line per wait
+    assert all("in this worker" in line for line in waits)
+
+
+def test_max_quota_wait_0_keeps_the_connection_s_retries_and_then_fails(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    refuse_creates(hailuo_emulator, times=10, retry_after=0)
+    with pytest.raises(HailuoRateLimitError):
+        operator(wait_for_completion=False, deferrable=True, max_quota_wait=0).execute(context())
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"]) == (3, 0)  # the connection's retry_limit
+
+
+def test_an_ambiguous_failure_is_still_never_resent(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    from airflow_provider_hailuo.exceptions import HailuoAmbiguousSubmitError
+
+    refuse_creates(hailuo_emulator, times=1, http_status=502)
+    with pytest.raises(HailuoAmbiguousSubmitError):
+        operator(deferrable=True).execute(context())
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+def test_waiting_tasks_of_one_connection_take_turns_in_the_triggerer() -> None:
+    now = time.time()
+
+    async def run_all() -> tuple[list[float], dict[str, int]]:
+        triggers = [
+            HailuoQuotaWaitTrigger("hailuo_default", not_before=now + 0.2, spacing=0.3, end_time=now + 60)
+            for _ in range(4)
+        ] + [HailuoQuotaWaitTrigger("other_account", not_before=now + 0.2, spacing=0.3, end_time=now + 60)]
+
+        async def turn(trigger: HailuoQuotaWaitTrigger) -> float:
+            async for event in trigger.run():
+                assert event.payload == {"status": EVENT_QUOTA_TURN}
+            return time.time()
+
+        returns = await asyncio.gather(*(turn(trigger) for trigger in triggers[:4]))
+        await turn(triggers[4])
+        booked = {conn_id: len(release_schedule(conn_id)) for conn_id in ("hailuo_default", "other_account")}
+        return sorted(returns), booked
+
+    returns, booked = asyncio.run(run_all())
+    # None before its Retry-After, each one spacing after the other (a busy machine only makes
+    # them later); another account's task takes its turns apart.
+    assert returns[0] >= now + 0.2
+    assert all(later - earlier >= 0.29 for earlier, later in itertools.pairwise(returns))
+    assert booked == {"hailuo_default": 4, "other_account": 1}
+
+
+def test_the_trigger_returns_at_its_end_time_whatever_its_turn() -> None:
+    now = time.time()
+    trigger = HailuoQuotaWaitTrigger("hailuo_default", not_before=now + 3600, spacing=1, end_time=now + 0.1)
+
+    async def first_event() -> Any:
+        async for event in trigger.run():
+            return event.payload
+        return None
+
+    assert asyncio.run(first_event()) == {"status": EVENT_QUOTA_TURN}
+    classpath, kwargs = trigger.serialize()
+    assert type(HailuoQuotaWaitTrigger(**kwargs)).__qualname__ in classpath
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("mode", ["deferrable", "sync"])
+def test_a_mapped_batch_rides_out_refusals_without_a_failure_or_a_retry(
+    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
+) -> None:
+    dag = load_dag("tests", "hailuo_test_dags", f"hailuo_test_quota_{mode}")
+    refuse_creates(hailuo_emulator, times=4, retry_after=0)
+    dag_run = dag.test()
+    results = task_results(dag_run)
+    assert [state for state, _ in results.values()] == ["success"] * 3
+    assert {ti.try_number for ti in dag_run.get_task_instances()} == {1}  # no Airflow retry
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"]) == (3 + 4, 3)
+    assert sorted(result["hailuo_task_id"] for _, result in results.values()) == sorted(
+        task["id"] for task in hailuo_emulator.client.tasks()
+    )

@@ -1,0 +1,97 @@
+"""The quota rule: which answers mean "come back later", when, and how a herd takes turns."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from airflow_provider_hailuo.exceptions import HailuoRateLimitError, HailuoTransientError
+from airflow_provider_hailuo.protocol import error_for_status
+from airflow_provider_hailuo.quota import (
+    DEFAULT_SPACING,
+    MAX_BACKOFF,
+    MAX_SPACING,
+    ReleaseSchedule,
+    is_quota_refusal,
+    plan_wait,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"), [(429, True), (503, True), (500, False), (502, False), (504, False), (408, False)]
+)
+def test_only_429_and_503_are_refusals_that_accepted_nothing(status: int, refusal: bool) -> None:
+    error = error_for_status(status, b'{"error": "x"}')
+    assert error is not None
+    assert is_quota_refusal(error) is refusal
+
+
+def test_a_dropped_connection_is_not_a_quota_refusal() -> None:
+    assert not is_quota_refusal(HailuoTransientError("connection refused", resubmit_safe=True))
+    assert not is_quota_refusal(ValueError("429"))
+
+
+def refusal(retry_after: float | None) -> HailuoRateLimitError:
+    return HailuoRateLimitError("429", status_code=429, retry_after=retry_after, resubmit_safe=True)
+
+
+def test_the_first_wait_is_the_retry_after_and_its_spacing() -> None:
+    wait = plan_wait(refusal(2), refusals=1, now=1000.0, deadline=5000.0)
+    assert (wait.not_before, wait.spacing, wait.refusals) == (1002.0, 2.0, 1)
+    assert wait.within_deadline
+
+
+def test_without_retry_after_turns_come_at_the_published_paid_rate() -> None:
+    wait = plan_wait(refusal(None), refusals=1, now=0.0, deadline=100.0)
+    assert wait.spacing == DEFAULT_SPACING
+    assert wait.not_before == DEFAULT_SPACING
+
+
+def test_a_long_retry_after_is_honoured_but_does_not_space_the_turns_apart() -> None:
+    wait = plan_wait(refusal(60), refusals=1, now=0.0, deadline=100.0)
+    assert wait.not_before == 60.0
+    assert wait.spacing == MAX_SPACING
+
+
+def test_each_further_refusal_waits_longer_never_less_than_retry_after_and_at_most_the_cap() -> None:
+    rng = random.Random(7)
+    for refusals in range(2, 30):
+        window = min(MAX_BACKOFF, 2.0 * 2 ** (refusals - 1))
+        wait = plan_wait(refusal(2), refusals=refusals, now=0.0, deadline=1e9, rng=rng)
+        assert max(2.0, window / 2) <= wait.not_before <= window
+
+
+def test_tasks_refused_together_again_drift_apart() -> None:
+    rng = random.Random(1)
+    returns = {
+        plan_wait(refusal(1), refusals=3, now=0.0, deadline=1e9, rng=rng).not_before for _ in range(20)
+    }
+    assert len(returns) == 20
+
+
+def test_a_wait_past_the_deadline_is_not_within_it() -> None:
+    assert not plan_wait(refusal(30), refusals=1, now=0.0, deadline=10.0).within_deadline
+
+
+def test_turns_are_spacing_apart_and_never_before_their_not_before() -> None:
+    schedule = ReleaseSchedule()
+    turns = [schedule.reserve(10.0, 2.0, now=0.0) for _ in range(5)]
+    assert turns == [10.0, 12.0, 14.0, 16.0, 18.0]
+    # A later task fits into no gap smaller than a spacing, and one whose not_before is free keeps it.
+    assert schedule.reserve(11.0, 2.0, now=0.0) == 20.0
+    assert schedule.reserve(30.0, 2.0, now=0.0) == 30.0
+    assert schedule.reserve(25.0, 2.0, now=0.0) == 25.0
+    assert schedule.reserve(26.0, 2.0, now=0.0) == 27.0
+
+
+def test_turns_long_past_are_forgotten() -> None:
+    schedule = ReleaseSchedule()
+    for _ in range(100):
+        schedule.reserve(0.0, 1.0, now=0.0)
+    assert schedule.reserve(500.0, 1.0, now=500.0) == 500.0
+    assert len(schedule) == 1
+
+
+def test_a_turn_is_never_in_the_past() -> None:
+    assert ReleaseSchedule().reserve(5.0, 1.0, now=50.0) == 50.0
