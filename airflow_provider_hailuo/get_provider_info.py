@@ -40,7 +40,13 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.sensors.hailuo"]}
         ],
         "triggers": [
-            {"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.triggers.hailuo"]}
+            {
+                "integration-name": "Hailuo",
+                "python-modules": [
+                    "airflow_provider_hailuo.triggers.hailuo",
+                    "airflow_provider_hailuo.triggers.quota",
+                ],
+            }
         ],
         "hooks": [{"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.hooks.hailuo"]}],
         "extra-links": ["airflow_provider_hailuo.links.HailuoVideoLink"],

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_hailuo.defaults import DEFAULT_POLL_INTERVAL
 from airflow_provider_hailuo.exceptions import (
@@ -32,6 +32,7 @@ from airflow_provider_hailuo.protocol import (
     still_rendering_warning,
     task_from_dict,
 )
+from airflow_provider_hailuo.triggers.base import HailuoBaseTrigger
 
 # The statuses of the one event a trigger yields.
 EVENT_SUCCESS = "success"
@@ -43,7 +44,7 @@ EVENT_STATUSES = frozenset({EVENT_SUCCESS, EVENT_FAILED, EVENT_CANCELLED, EVENT_
 MAX_FIRST_POLL_SPREAD = 5.0  # seconds: a render takes minutes, the first poll may wait this long
 
 
-class HailuoTaskTrigger(BaseTrigger):
+class HailuoTaskTrigger(HailuoBaseTrigger):
     """Wait in the triggerer for a Hailuo gateway task; yield one event when it ends or time runs out.
 
     :param hailuo_task_id: the gateway task to watch.
@@ -60,15 +61,14 @@ class HailuoTaskTrigger(BaseTrigger):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         end_time: float | None = None,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__(hailuo_conn_id)
         self.hailuo_task_id = hailuo_task_id
-        self.hailuo_conn_id = hailuo_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            self.classpath(),
             {
                 "hailuo_task_id": self.hailuo_task_id,
                 "hailuo_conn_id": self.hailuo_conn_id,
@@ -78,7 +78,7 @@ class HailuoTaskTrigger(BaseTrigger):
         )
 
     def _event(self, status: str, message: str, task: HailuoTask | None = None) -> TriggerEvent:
-        return TriggerEvent(  # type: ignore[no-untyped-call]
+        return self.event(
             {
                 "status": status,
                 "hailuo_task_id": self.hailuo_task_id,

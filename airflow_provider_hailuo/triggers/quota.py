@@ -13,9 +13,10 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_hailuo.quota import ReleaseSchedule
+from airflow_provider_hailuo.triggers.base import HailuoBaseTrigger
 
 EVENT_QUOTA_TURN = "quota_turn"
 
@@ -31,7 +32,7 @@ def release_schedule(hailuo_conn_id: str) -> ReleaseSchedule:
     return by_connection.setdefault(hailuo_conn_id, ReleaseSchedule())
 
 
-class HailuoQuotaWaitTrigger(BaseTrigger):
+class HailuoQuotaWaitTrigger(HailuoBaseTrigger):
     """Wait in the triggerer until a refused create may be sent again; yield one event.
 
     :param hailuo_conn_id: the connection (the account) whose quota is waited for; its waiting
@@ -43,15 +44,14 @@ class HailuoQuotaWaitTrigger(BaseTrigger):
     """
 
     def __init__(self, hailuo_conn_id: str, not_before: float, spacing: float, end_time: float) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.hailuo_conn_id = hailuo_conn_id
+        super().__init__(hailuo_conn_id)
         self.not_before = not_before
         self.spacing = spacing
         self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            self.classpath(),
             {
                 "hailuo_conn_id": self.hailuo_conn_id,
                 "not_before": self.not_before,
@@ -65,4 +65,4 @@ class HailuoQuotaWaitTrigger(BaseTrigger):
         now = time.time()
         turn = min(schedule.reserve(self.not_before, self.spacing, now=now), self.end_time)
         await asyncio.sleep(max(0.0, turn - now))
-        yield TriggerEvent({"status": EVENT_QUOTA_TURN})  # type: ignore[no-untyped-call]
+        yield self.event({"status": EVENT_QUOTA_TURN})
