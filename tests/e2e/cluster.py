@@ -47,6 +47,9 @@ class Cluster:
     celery_workers: int = 0
     parallelism: int = 8
     render_seconds: float = 5.0
+    dags: Path = E2E_DAGS  # the DAG folder (the benchmarks bring their own)
+    # The Hailuo connection's extras: by default, retries that back off in fractions of a second.
+    connection_extra: dict[str, Any] = field(default_factory=lambda: {"retry_limit": 3, "retry_delay": 0.2})
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     database: str = field(default_factory=lambda: f"hailuo_e2e_{secrets.token_hex(4)}")
     emulator_url: str = ""
@@ -67,13 +70,13 @@ class Cluster:
             "AIRFLOW__CORE__EXECUTOR": self.executor,
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(E2E_DAGS),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
                 [
                     {
                         "name": "e2e",
                         "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                        "kwargs": {"path": str(E2E_DAGS), "refresh_interval": 0},
+                        "kwargs": {"path": str(self.dags), "refresh_interval": 0},
                     }
                 ]
             ),
@@ -94,7 +97,7 @@ class Cluster:
                     "conn_type": "hailuo",
                     "host": self.emulator_url,
                     "password": "test-key",
-                    "extra": {"retry_limit": 3, "retry_delay": 0.2},
+                    "extra": self.connection_extra,
                 }
             ),
         }
@@ -116,7 +119,7 @@ class Cluster:
     def start(self) -> None:
         self._create_database()
         self._start_emulator()
-        self._run("db", "migrate")
+        self.run_cli("db", "migrate")
         self.spawn("api-server", "api-server")
         self.spawn("scheduler", "scheduler")
         self.spawn("dag-processor", "dag-processor")
@@ -159,7 +162,8 @@ class Cluster:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
-    def _run(self, *command: str) -> str:
+    def run_cli(self, *command: str) -> str:
+        """``airflow <command>`` against this deployment; its stdout."""
         result = subprocess.run(
             [str(BIN / "airflow"), *command],
             env=self.env(),
@@ -221,7 +225,7 @@ class Cluster:
         self.wait_for(
             lambda: bool(self.query("select 1 from dag where dag_id = %s", dag_id)), 120, f"DAG {dag_id}"
         )
-        self._run("dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf or {}))
+        self.run_cli("dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf or {}))
         return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str | None:

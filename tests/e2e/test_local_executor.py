@@ -216,3 +216,61 @@ def test_7_a_mapped_batch_of_same_named_frames_keeps_every_video_apart(
         assert path.parent == videos
         assert task_id_of_video(path.read_bytes()) == result["hailuo_task_id"]
     assert len(list(videos.iterdir())) == 4
+
+
+def test_8_a_mapped_batch_against_a_tight_create_quota_waits_in_the_triggerer(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # 12 creates a minute: a burst of 12, then one every 5 s. 30 videos reach the gateway faster
+    # than that (about one a second on this executor), so most of the batch meets the limit.
+    cluster.emulator.configure(render_seconds=12, create_quota_per_minute=12)
+    run_id = cluster.trigger("e2e_batch", {"folder": str(make_stills(tmp_path / "stills", 30))})
+    peak_waiting_for_quota = 0
+
+    def watch() -> None:
+        nonlocal peak_waiting_for_quota
+        rows = cluster.query(
+            "select count(*) from task_instance ti join trigger t on ti.trigger_id = t.id "
+            "where ti.run_id = %s and ti.task_id = 'video' and ti.state = 'deferred' "
+            "and t.classpath like %s",
+            run_id,
+            "%.HailuoQuotaWaitTrigger",
+        )
+        peak_waiting_for_quota = max(peak_waiting_for_quota, rows[0][0])
+
+    state = cluster.wait_for_run("e2e_batch", run_id, timeout=420, on_tick=watch)
+    assert state == "success", cluster.task_log("e2e_batch", run_id, "video")[-5000:]
+    videos = {
+        key: value for key, value in cluster.task_states("e2e_batch", run_id).items() if key[0] == "video"
+    }
+    assert len(videos) == 30
+    assert set(videos.values()) == {("success", 1)}  # no failure, and no Airflow retry either
+    stats = cluster.emulator.stats()
+    refused = stats["quota_refusals"].get("create_rate", 0)
+    # Exactly one accepted create per video; the gateway refused some, and their tasks waited
+    # deferred (in the triggerer, holding no worker slot), not running.
+    assert stats["tasks_created"] == stats["create"] - refused == 30
+    assert refused > 0
+    assert peak_waiting_for_quota > 0
+    assert "Waiting in the triggerer for its quota" in cluster.task_log("e2e_batch", run_id, "video")
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["quota_wait_alone", "with_a_pool"])
+def test_9_the_cap_on_tasks_in_flight_is_waited_out_or_never_met_with_a_pool(
+    cluster: Cluster, tmp_path: Path, pooled: bool
+) -> None:
+    cap = 3
+    cluster.emulator.configure(render_seconds=12, max_tasks_in_flight=cap)
+    # Without the recipe the pool is larger than the batch: only the gateway's cap holds it back.
+    cluster.run_cli("pools", "set", "hailuo_account", str(cap if pooled else 32), "e2e", "--include-deferred")
+    run_id = cluster.trigger("e2e_pooled_batch", {"folder": str(make_stills(tmp_path / "stills", 7))})
+    state = cluster.wait_for_run("e2e_pooled_batch", run_id, timeout=420)
+    assert state == "success", cluster.task_log("e2e_pooled_batch", run_id, "video")[-5000:]
+    videos = {k: v for k, v in cluster.task_states("e2e_pooled_batch", run_id).items() if k[0] == "video"}
+    assert set(videos.values()) == {("success", 1)}
+    stats = cluster.emulator.stats()
+    refused = stats["quota_refusals"].get("tasks_in_flight", 0)
+    assert stats["tasks_created"] == stats["create"] - refused == 7
+    assert max_concurrent_renders(cluster.emulator.tasks()) <= cap
+    # The pool keeps the batch under the cap: the gateway never has to refuse.
+    assert (refused == 0) if pooled else (refused > 0)

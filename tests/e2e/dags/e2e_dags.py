@@ -64,3 +64,24 @@ with DAG(dag_id="e2e_failure", schedule=None, catchup=False, params={"frame": ""
         return str(result["video_url"])
 
     publish(video.output)
+
+
+with DAG(
+    dag_id="e2e_pooled_batch", schedule=None, catchup=False, params={"folder": "", "pool": "default_pool"}
+) as pooled_batch:
+
+    @task
+    def list_pooled_stills(**context: Any) -> list[str]:
+        return sorted(str(path) for path in Path(context["params"]["folder"]).glob("*.jpg"))
+
+    # The README's recipe: a pool that counts deferred tasks, sized to the account's cap on tasks
+    # in flight (the test creates it); a video holds its slot while it renders.
+    HailuoImageToVideoOperator.partial(
+        task_id="video",
+        prompt="Slow motion [zoom in]",
+        resolution="512P",
+        deferrable=True,
+        poll_interval=1,
+        timeout=600,
+        pool="hailuo_account",
+    ).expand(first_frame_image=list_pooled_stills())
