@@ -24,8 +24,19 @@ re-invokes itself with ``--one``), so no peak is inherited. Printed, never asser
 HailuoTaskTriggers keep the p99 lag under 50 ms, and whether they are at least as good as both
 baselines on every figure.
 
+Requests per task at the same nominal interval compare two different latencies: the baseline falls
+behind its interval, so it polls less often and sees its videos later. So each N gets one more
+run, of ``hailuo`` at an equal detection latency: its poll interval is the one at which its mean
+video-ready-to-event latency should match the ``http`` baseline's, measured in the same
+invocation. A poller's mean delay is about half its interval plus a fixed overhead (request time,
+the gap its polls add to the interval); the overhead is read off the ``hailuo`` run at the nominal
+interval (its mean latency minus half that interval), so the interval is
+2 x (baseline mean latency - overhead). The tasks render as in the other runs (spread over the
+nominal interval), so only the interval differs. A second table gives requests per task and the
+latency (mean, p95) of both, with the interval each used and the ratio against the baseline.
+
     .venv/bin/python benchmarks/triggerer_scale.py [--sizes 100,1000,5000] [--render-seconds 3]
-        [--poll-interval 1] [--no-tracemalloc]
+        [--poll-interval 1] [--no-tracemalloc] [--no-equal-latency]
 """
 
 from __future__ import annotations
@@ -76,6 +87,8 @@ TARGET_N = 1000
 TARGET_P99_LAG_MS = 50.0
 # "At least as good" allows this much noise between two runs of the same thing.
 TOLERANCE = 0.05
+# The equal-latency run never polls faster than this, whatever the arithmetic says.
+MIN_EQUAL_LATENCY_INTERVAL = 0.05
 
 
 # --- the measured process ---------------------------------------------------------------------
@@ -206,11 +219,14 @@ async def measure(
     render_seconds: float,
     poll_interval: float,
     spread: bool = True,
+    spread_seconds: float | None = None,
     emulator_pid: int,
     trace: bool,
     max_seconds: float,
 ) -> dict[str, Any]:
-    """One run: warm up with one trigger, create N tasks, run N triggers to their events."""
+    """One run: warm up with one trigger, create N tasks, run N triggers to their events.
+
+    The render times spread over ``spread_seconds`` (default: the poll interval)."""
     import asyncio
     import gc
     import resource
@@ -221,6 +237,7 @@ async def measure(
     from airflow_provider_hailuo.emulator.client import EmulatorClient
 
     make = _trigger_factory(variant, poll_interval)
+    spread_seconds = poll_interval if spread_seconds is None else spread_seconds
     client = EmulatorClient(url)
     # Warm-up (imports, the connection lookup, pools): one trigger on a task that is already done.
     ((warm_id, _),) = await create_tasks(url, 1)
@@ -236,7 +253,7 @@ async def measure(
     ready_at: list[float] = []
     for step in range(RENDER_SPREAD_STEPS):
         count = n // RENDER_SPREAD_STEPS + (step < n % RENDER_SPREAD_STEPS)
-        render = render_seconds + (poll_interval * step / RENDER_SPREAD_STEPS if spread else 0.0)
+        render = render_seconds + (spread_seconds * step / RENDER_SPREAD_STEPS if spread else 0.0)
         client.configure(render_seconds=render)
         for task_id, accepted_at in await create_tasks(url, count):
             task_ids.append(task_id)
@@ -317,6 +334,7 @@ async def measure(
         "lag_p99_ms": percentile(lags, 0.99) * 1000,
         "lag_max_ms": max(lags, default=0.0) * 1000,
         "event_delay_mean_s": sum(delays) / len(delays) if delays else 0.0,
+        "event_delay_p95_s": percentile(delays, 0.95),
         "event_delay_p99_s": percentile(delays, 0.99),
         "gc_full_count": len(gc_pauses),
         "gc_full_total_ms": sum(gc_pauses) * 1000,
@@ -365,6 +383,7 @@ def child_main(args: argparse.Namespace) -> None:
             render_seconds=args.render_seconds,
             poll_interval=args.poll_interval,
             spread=not args.no_spread,
+            spread_seconds=args.spread_seconds,
             emulator_pid=args.emulator_pid,
             trace=args.trace,
             max_seconds=args.max_seconds,
@@ -386,11 +405,16 @@ def run_variant(
     trace: bool,
     render_seconds: float | None = None,
     spread: bool = True,
+    poll_interval: float | None = None,
 ) -> dict[str, Any]:
-    """One (variant, N) run in a fresh process, after resetting the emulator."""
+    """One (variant, N) run in a fresh process, after resetting the emulator.
+
+    ``poll_interval`` overrides the triggers' interval only: the render times still spread over
+    ``args.poll_interval``, so the tasks are those of the other runs."""
     from airflow_provider_hailuo.emulator.client import EmulatorClient
 
     render_seconds = args.render_seconds if render_seconds is None else render_seconds
+    poll_interval = args.poll_interval if poll_interval is None else poll_interval
     with EmulatorClient(emulator.url) as client:
         client.reset()
         client.configure(render_seconds=render_seconds)
@@ -405,6 +429,8 @@ def run_variant(
         "--emulator-pid",
         str(emulator.pid),
         "--poll-interval",
+        str(poll_interval),
+        "--spread-seconds",
         str(args.poll_interval),
         "--render-seconds",
         str(render_seconds),
@@ -534,6 +560,79 @@ def print_table(n: int, results: dict[str, dict[str, Any]], args: argparse.Names
     print(flush=True)
 
 
+def equal_latency_interval(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> tuple[float, str]:
+    """The poll interval at which HailuoTaskTrigger's mean detection latency should match the
+    baseline's measured one, and how it was derived.
+
+    A poller's mean delay from video-ready to event is about half its interval (the video becomes
+    ready at a random phase of its polls) plus an overhead that does not grow with the interval
+    (the request, the time its polls add to the interval). The overhead is HailuoTaskTrigger's own,
+    measured at the nominal interval in the same invocation."""
+    target = results[BASELINE]["event_delay_mean_s"]
+    nominal = results["hailuo"]["event_delay_mean_s"]
+    overhead = nominal - args.poll_interval / 2
+    interval = max(MIN_EQUAL_LATENCY_INTERVAL, 2 * (target - overhead))
+    derivation = (
+        f"2 x (baseline mean {target:.3f} s - overhead {overhead:.3f} s), the overhead being "
+        f"HailuoTaskTrigger's mean {nominal:.3f} s at the {args.poll_interval:g} s interval minus half "
+        "that interval"
+    )
+    if interval == MIN_EQUAL_LATENCY_INTERVAL:
+        derivation += f", raised to the floor of {MIN_EQUAL_LATENCY_INTERVAL:g} s"
+    return interval, derivation
+
+
+EQUAL_LATENCY_FIGURES: list[tuple[str, str, str]] = [
+    ("requests per completed task", "requests_per_task", ".2f"),
+    ("video ready -> event, mean (s)", "event_delay_mean_s", ".3f"),
+    ("video ready -> event, p95 (s)", "event_delay_p95_s", ".3f"),
+    ("mean gap between a task's polls (s)", "poll_gap_mean_s", ".2f"),
+]
+
+
+def print_equal_latency_table(
+    n: int,
+    base: dict[str, Any],
+    matched: dict[str, Any],
+    interval: float,
+    derivation: str,
+    args: argparse.Namespace,
+) -> None:
+    """Requests per task of the baseline and of HailuoTaskTrigger at the baseline's latency."""
+    headers = ["figure", VARIANTS[BASELINE], f"{VARIANTS['hailuo']} at equal latency"]
+    rows = [["poll interval (s)", f"{args.poll_interval:g}", f"{interval:.2f}"]]
+    for label, key, fmt in EQUAL_LATENCY_FIGURES:
+        theirs, ours = base.get(key), matched.get(key)
+        if theirs is None or ours is None:
+            rows.append(
+                [
+                    label,
+                    "n/a" if theirs is None else format(theirs, fmt),
+                    "n/a" if ours is None else format(ours, fmt),
+                ]
+            )
+        else:
+            rows.append([label, format(theirs, fmt), with_ratio(ours, theirs, fmt)])
+    rows.append(["events ok / triggers", f"{base['ok']}/{n}", f"{matched['ok']}/{n}"])
+    print(f"### N = {n}: requests per task at equal detection latency")
+    print()
+    print(markdown_table(headers, rows))
+    print()
+    target, achieved = base["event_delay_mean_s"], matched["event_delay_mean_s"]
+    off = f"{round(100 * (achieved / target - 1)):+d}%" if target else "n/a"
+    print(
+        f"Ratios are against {VARIANTS[BASELINE]}. HailuoTaskTrigger's interval, {interval:.2f} s, is "
+        f"{derivation}; its mean latency came out {achieved:.3f} s against the baseline's {target:.3f} s "
+        f"({off}). Same tasks as above (render {args.render_seconds:g} to "
+        f"{args.render_seconds + args.poll_interval:g} s); only the interval differs."
+    )
+    if matched["errors"] or matched["unfinished"]:
+        print(
+            f"{VARIANTS['hailuo']} at equal latency: {matched['unfinished']} unfinished, errors: {matched['errors']}"
+        )
+    print(flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,5000", help="numbers of triggers (default: %(default)s)")
@@ -545,6 +644,11 @@ def main() -> None:
     parser.add_argument(
         "--no-tracemalloc", action="store_true", help="skip the extra tracemalloc run of each variant"
     )
+    parser.add_argument(
+        "--no-equal-latency",
+        action="store_true",
+        help="skip the extra run of HailuoTaskTrigger at the baseline's detection latency",
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS), help=argparse.SUPPRESS)
     # The measured child process:
     parser.add_argument("--one", nargs=2, metavar=("VARIANT", "N"), help=argparse.SUPPRESS)
@@ -552,6 +656,7 @@ def main() -> None:
     parser.add_argument("--emulator-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-spread", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--spread-seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         child_main(args)
@@ -588,6 +693,16 @@ def main() -> None:
                 )
             summary[n] = results
             print_table(n, results, args)
+            if not args.no_equal_latency:
+                interval, derivation = equal_latency_interval(results, args)
+                matched = run_variant(emulator, env, "hailuo", n, args, trace=False, poll_interval=interval)
+                print(
+                    f"  (ran {VARIANTS['hailuo']} at equal latency, every {interval:.2f} s, N={n}: "
+                    f"{matched['wall_seconds']:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                print_equal_latency_table(n, results[BASELINE], matched, interval, derivation, args)
 
     if TARGET_N in summary:
         mine = summary[TARGET_N]["hailuo"]
