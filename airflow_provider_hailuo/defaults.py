@@ -22,6 +22,10 @@ DEFAULT_WAIT_TIMEOUT = 60 * 60.0
 # How long a create refused for the gateway's quota may wait and be sent again (also never longer
 # than the operator's timeout): a batch of N at R creates a minute needs about N/R minutes.
 DEFAULT_MAX_QUOTA_WAIT = 60 * 60.0
+# A task deferred for quota comes back no sooner than this. Airflow 3.x can fail a deferred task
+# whose trigger fires within seconds: the deferring process's late "success" reaches the
+# scheduler after the task has resumed (apache/airflow#72716, #71580, open as of 3.3.2).
+MIN_QUOTA_DEFERRAL_SECONDS = 15.0
 # Airflow's own deferral deadline trails the trigger's end time by this much, so the trigger's
 # clearer timeout message normally wins the race.
 DEFERRAL_GRACE_SECONDS = 60.0

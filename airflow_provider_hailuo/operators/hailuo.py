@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from airflow_provider_hailuo.defaults import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
     DEFERRAL_GRACE_SECONDS,
+    MIN_QUOTA_DEFERRAL_SECONDS,
     NOT_FOUND_GRACE_SECONDS,
 )
 from airflow_provider_hailuo.durable import JobRecord, RecordStore, record_store, request_fingerprint
@@ -375,6 +377,8 @@ class HailuoImageToVideoOperator(BaseOperator):
         now = time.time()
         deadline = quota_deadline or now + min(self.max_quota_wait, self.timeout)
         wait = plan_wait(refusal, refusals=refusals, now=now, deadline=deadline)
+        if self.deferrable:  # see MIN_QUOTA_DEFERRAL_SECONDS; turns after the first keep their spacing
+            wait = replace(wait, not_before=max(wait.not_before, now + MIN_QUOTA_DEFERRAL_SECONDS))
         if not wait.within_deadline:
             raise HailuoQuotaWaitExpiredError(
                 f"The gateway still refuses the create for its quota after {refusals} refusals ({refusal}); "

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
+from airflow_provider_hailuo.defaults import MIN_QUOTA_DEFERRAL_SECONDS
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import HailuoQuotaWaitExpiredError, HailuoRateLimitError
+from airflow_provider_hailuo.operators import hailuo as hailuo_operator_module
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from airflow_provider_hailuo.triggers.quota import EVENT_QUOTA_TURN, HailuoQuotaWaitTrigger, release_schedule
 from tests.integration.support import StandInStateStore, load_dag, log_lines, task_results
@@ -79,6 +81,18 @@ def test_a_refused_create_defers_to_the_triggerer_with_nothing_secret(
     stats = hailuo_emulator.client.stats()
     assert (stats["create"], stats["tasks_created"]) == (1, 1)
     assert store  # the new task's id is recorded
+
+
+def test_a_deferred_task_comes_back_no_sooner_than_airflow_can_take_it_back(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    refuse_creates(hailuo_emulator, times=1, retry_after=1)
+    started = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(deferrable=True).execute(context())
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["not_before"] >= started + MIN_QUOTA_DEFERRAL_SECONDS
+    assert kwargs["spacing"] == 1.0  # the turns after it keep the gateway's pace
 
 
 def test_a_refusal_after_the_quota_deadline_fails_and_names_the_settings(
@@ -181,8 +195,10 @@ def test_the_trigger_returns_at_its_end_time_whatever_its_turn() -> None:
 @pytest.mark.usefixtures("airflow_db")
 @pytest.mark.parametrize("mode", ["deferrable", "sync"])
 def test_a_mapped_batch_rides_out_refusals_without_a_failure_or_a_retry(
-    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
+    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # dag.test() runs the trigger inline: no scheduler to race with, no need to wait 15 s a refusal.
+    monkeypatch.setattr(hailuo_operator_module, "MIN_QUOTA_DEFERRAL_SECONDS", 0.0)
     dag = load_dag("tests", "hailuo_test_dags", f"hailuo_test_quota_{mode}")
     refuse_creates(hailuo_emulator, times=4, retry_after=0)
     dag_run = dag.test()
