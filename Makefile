@@ -60,6 +60,8 @@ bench: $(VENV)/.installed-stamp
 	$(VENV)/bin/python benchmarks/worker_time.py
 	$(VENV)/bin/python benchmarks/trigger_cost.py
 	$(VENV)/bin/python benchmarks/triggerer_scale.py --sizes 100,1000,5000
+	# Real Airflow processes on PostgreSQL (as the e2e suite): a mapped batch against a create quota.
+	$(VENV)/bin/python benchmarks/rate_limit.py
 
 # Re-resolve the pinned trees after changing dependencies in pyproject.toml.
 lock: $(VENV)/.installed-stamp

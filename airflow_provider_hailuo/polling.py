@@ -6,10 +6,10 @@ that comes back after exactly 1 s meets the same quota again, forever; most of i
 refused. Each waiter here slows down until the herd as a whole polls at about the quota.
 
 *How it works.* Each waiter (a trigger, a worker in :meth:`HailuoHook.wait_for_task`) holds one
-:class:`PollPacing`. A poll that failed (a 429, or a transient fault the call's own retries did not
-ride out) multiplies the wait by 2 to 3 at random, never below the gateway's ``Retry-After``; an
-answered poll shrinks it by a tenth, back toward ``poll_interval``. Growing fast and shrinking
-slowly, each waiter settles where about one poll in ten is refused, whatever the quota and the
+:class:`PollPacing`. A poll refused for quota (429, 503) multiplies the wait by 2 to 3 at random,
+never below the gateway's ``Retry-After``; any other failure keeps the pace (honouring a longer
+``Retry-After``); an answered poll shrinks the wait by a tenth, back toward ``poll_interval``.
+Growing fast and shrinking slowly, each waiter settles where about one poll in ten is refused, whatever the quota and the
 size of the herd, which neither it nor the gateway tells. A waiter that is never refused polls
 every ``poll_interval``, exactly as asked.
 
@@ -48,7 +48,8 @@ class PollPacing:
     """
 
     poll_interval: float
-    rng: random.Random = field(default_factory=random.Random, repr=False)
+    # The module's shared generator by default: a Random of its own is about 3 KB per trigger.
+    rng: random.Random | None = field(default=None, repr=False)
     delay: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -63,14 +64,19 @@ class PollPacing:
         self.delay = max(self.poll_interval, self.delay * RECOVERY)
         return self.delay
 
-    def failed(self, retry_after: float | None = None) -> float:
-        """The poll was refused or failed; ``retry_after`` is the gateway's, if it sent one.
+    def failed(self, retry_after: float | None = None, *, refused: bool = True) -> float:
+        """The poll was refused (``refused``: a 429 or 503) or failed otherwise (a 5xx, a timeout,
+        a dropped connection); ``retry_after`` is the gateway's, if it sent one.
 
-        The seconds to the next poll: the grown wait, and never less than ``retry_after``. A
-        Retry-After beyond :data:`MAX_POLL_DELAY` is waited out once; the waits after it start
-        again from the longest paced one.
+        The seconds to the next poll, never less than ``retry_after``: after a refusal, the grown
+        wait; after another failure, the current pace (a gateway in trouble is not over quota,
+        and a slowed herd would see its videos minutes late once it recovers). A Retry-After
+        beyond :data:`MAX_POLL_DELAY` is waited out once; the waits after it start again from the
+        longest paced one.
         """
-        grown = max(self.delay, _SMALLEST_GROWTH_BASE) * self.rng.uniform(*GROWTH)
         floor = max(0.0, retry_after or 0.0)
+        if not refused:
+            return max(self.delay, floor)
+        grown = max(self.delay, _SMALLEST_GROWTH_BASE) * (self.rng or random).uniform(*GROWTH)
         self.delay = min(self._longest, max(grown, floor))
         return max(self.delay, floor)

@@ -35,6 +35,7 @@ from airflow_provider_hailuo.hooks.transport import aiohttp_error, new_session, 
 from airflow_provider_hailuo.images import resolve_image, shorten
 from airflow_provider_hailuo.params import IMAGE_PARAMETERS, GenerationRequest
 from airflow_provider_hailuo.polling import PollPacing
+from airflow_provider_hailuo.quota import is_quota_refusal
 from airflow_provider_hailuo.retry import RetryPolicy
 from airflow_provider_hailuo.settings import (
     EXTRA_ALLOWED_FRAME_ROOTS,
@@ -281,7 +282,7 @@ class HailuoHook(BaseHook):
             except HailuoTransientError as err:
                 # Refused, or one poll's retries ran out; the task renders on regardless, so keep
                 # polling until the deadline, as the trigger does.
-                delay = pacing.failed(err.retry_after)
+                delay = pacing.failed(err.retry_after, refused=is_quota_refusal(err))
                 self.log.warning(
                     "Hailuo task %s: poll failed (%s); polling again in %.0f s", task_id, err, delay
                 )

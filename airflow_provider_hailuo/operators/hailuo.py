@@ -47,6 +47,7 @@ from airflow_provider_hailuo.storage import check_destination, normalise_destina
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from tenacity import Retrying
 
     from airflow_provider_hailuo.hooks.hailuo import HailuoHook
     from airflow_provider_hailuo.protocol import HailuoTask
@@ -65,8 +66,15 @@ GENERATION_FIELDS: tuple[str, ...] = (
     "model",
 )
 _TEXT_BOOLEANS = {"true": True, "false": False}
-# Writes of a just-paid-for task id: a store hiccup is retried (1 s, 2 s) before giving up on it.
+# Writes to the durable record store: a hiccup is retried (1 s, 2 s) before giving up on it.
 _RECORD_ATTEMPTS = 3
+
+
+def _store_retrying() -> Retrying:
+    """Retries of a write to the durable record store (1 s, then 2 s)."""
+    from tenacity import Retrying, stop_after_attempt, wait_incrementing
+
+    return Retrying(stop=stop_after_attempt(_RECORD_ATTEMPTS), wait=wait_incrementing(start=1), reraise=True)
 
 
 def _is_template(value: object) -> bool:
@@ -271,9 +279,12 @@ class HailuoImageToVideoOperator(BaseOperator):
         if task is not None:
             task_id = task.id
         else:
+            # Built once: a refused create goes again with the same body (a file object frame
+            # cannot be read twice, and a 20 MB frame need not be read and encoded again).
+            body = self.hook.prepare_create_body(request)
             while True:
                 try:
-                    task_id = self._create(request, records, fingerprint)
+                    task_id = self._create(body, records, fingerprint)
                     break
                 except HailuoTransientError as refusal:
                     if not self._waits_for_quota(refusal):
@@ -377,8 +388,9 @@ class HailuoImageToVideoOperator(BaseOperator):
         now = time.time()
         deadline = quota_deadline or now + min(self.max_quota_wait, self.timeout)
         wait = plan_wait(refusal, refusals=refusals, now=now, deadline=deadline)
-        if self.deferrable:  # see MIN_QUOTA_DEFERRAL_SECONDS; turns after the first keep their spacing
-            wait = replace(wait, not_before=max(wait.not_before, now + MIN_QUOTA_DEFERRAL_SECONDS))
+        if self.deferrable:  # see MIN_QUOTA_DEFERRAL_SECONDS; at the deadline, one last attempt
+            floor = min(now + MIN_QUOTA_DEFERRAL_SECONDS, deadline)
+            wait = replace(wait, not_before=max(wait.not_before, floor))
         if not wait.within_deadline:
             raise HailuoQuotaWaitExpiredError(
                 f"The gateway still refuses the create for its quota after {refusals} refusals ({refusal}); "
@@ -415,35 +427,48 @@ class HailuoImageToVideoOperator(BaseOperator):
         time.sleep(max(0.0, wait.not_before - time.time()))
         return deadline
 
-    def _create(self, request: GenerationRequest, records: RecordStore | None, fingerprint: str) -> str:
+    def _create(self, body: dict[str, Any], records: RecordStore | None, fingerprint: str) -> str:
         """Send the create (a quota refusal raised at once when this task waits for quota itself)."""
         retry_refusals = self.max_quota_wait == 0
         if records is None:
-            return self.hook.submit(request, retry_refusals=retry_refusals)
-        return self._submit(request, records, fingerprint, retry_refusals=retry_refusals)
+            return self.hook.create_task(body, retry_refusals=retry_refusals)
+        return self._submit(body, records, fingerprint, retry_refusals=retry_refusals)
 
     def _submit(
-        self, request: GenerationRequest, records: RecordStore, fingerprint: str, *, retry_refusals: bool
+        self, body: dict[str, Any], records: RecordStore, fingerprint: str, *, retry_refusals: bool
     ) -> str:
         """Create the gateway task, its id recorded durably before anything else happens."""
-        body = self.hook.prepare_create_body(request)
         records.put(JobRecord(request=fingerprint, hailuo_task_id=None, recorded_at=time.time()))
         try:
             task_id = self.hook.create_task(body, retry_refusals=retry_refusals)
         except HailuoAmbiguousSubmitError:
             raise  # the intent stays: a later try must not send this again
-        except Exception:
+        except Exception as failure:
             # The gateway refused it, or never got it: nothing to resume. A failure to delete the
             # intent must not hide why the create failed (the next try then refuses to resend).
-            try:
-                records.delete()
-            except Exception as error:
-                self.log.error(
-                    "Could not remove the record of a create that failed (%s): %s", records.where, error
-                )
+            if not self._forget_intent(records) and is_quota_refusal(failure):
+                # Waiting for quota would end in a try that finds the intent and refuses to send.
+                raise HailuoError(
+                    f"The gateway refused the create for its quota ({failure}) and the record of the "
+                    f"attempt could not be removed ({records.where}): nothing was created. To send it "
+                    f"again, remove the record ({records.removal}) and clear the task."
+                ) from failure
             raise
         self._record(records, JobRecord(request=fingerprint, hailuo_task_id=task_id, recorded_at=time.time()))
         return task_id
+
+    def _forget_intent(self, records: RecordStore) -> bool:
+        """Remove the intent of a create nobody accepted (a store hiccup retried); False if it stays."""
+        try:
+            for attempt in _store_retrying():
+                with attempt:
+                    records.delete()
+        except Exception as error:
+            self.log.error(
+                "Could not remove the record of a create that failed (%s): %s", records.where, error
+            )
+            return False
+        return True
 
     def _record(self, records: RecordStore, record: JobRecord) -> None:
         """Write the id of a video just paid for; a store hiccup is retried, not fatal.
@@ -451,12 +476,8 @@ class HailuoImageToVideoOperator(BaseOperator):
         Failing the try here would throw the video away (the retry finds the intent and refuses to
         resend): the id is kept in this try and logged where a person can find it.
         """
-        from tenacity import Retrying, stop_after_attempt, wait_incrementing
-
         try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(_RECORD_ATTEMPTS), wait=wait_incrementing(start=1), reraise=True
-            ):
+            for attempt in _store_retrying():
                 with attempt:
                     records.put(record)
         except Exception as error:

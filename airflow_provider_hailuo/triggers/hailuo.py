@@ -32,6 +32,7 @@ from airflow_provider_hailuo.protocol import (
     still_rendering_warning,
     task_from_dict,
 )
+from airflow_provider_hailuo.quota import is_quota_refusal
 from airflow_provider_hailuo.triggers.base import HailuoBaseTrigger
 
 # The statuses of the one event a trigger yields.
@@ -150,7 +151,10 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         except (HailuoTransientError, TimeoutError) as err:
             # Refused, or the hook's retries ran out on this poll; the task goes on rendering
             # regardless, so the trigger keeps polling until its end time instead of failing the task.
-            delay = pacing.failed(err.retry_after if isinstance(err, HailuoTransientError) else None)
+            delay = pacing.failed(
+                err.retry_after if isinstance(err, HailuoTransientError) else None,
+                refused=is_quota_refusal(err),
+            )
             self.log.warning(
                 "Hailuo task %s: poll failed (%s); polling again in %.0f s",
                 self.hailuo_task_id,

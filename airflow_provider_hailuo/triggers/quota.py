@@ -63,6 +63,13 @@ class HailuoQuotaWaitTrigger(HailuoBaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         schedule = release_schedule(self.hailuo_conn_id)
         now = time.time()
-        turn = min(schedule.reserve(self.not_before, self.spacing, now=now), self.end_time)
-        await asyncio.sleep(max(0.0, turn - now))
+        turn = schedule.reserve(self.not_before, self.spacing, now=now)
+        if turn > self.end_time:  # the wait ends before this turn: give it to a task that can use it
+            schedule.cancel(turn)
+            turn = self.end_time
+        try:
+            await asyncio.sleep(max(0.0, turn - now))
+        except asyncio.CancelledError:  # cleared, marked, or the triggerer stopping: no create comes
+            schedule.cancel(turn)
+            raise
         yield self.event({"status": EVENT_QUOTA_TURN})

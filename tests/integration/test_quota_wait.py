@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import itertools
 import json
 import time
 from typing import Any
@@ -15,8 +14,14 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_hailuo.defaults import MIN_QUOTA_DEFERRAL_SECONDS
 from airflow_provider_hailuo.emulator import EmulatorServer
-from airflow_provider_hailuo.exceptions import HailuoQuotaWaitExpiredError, HailuoRateLimitError
+from airflow_provider_hailuo.exceptions import (
+    HailuoError,
+    HailuoQuotaWaitExpiredError,
+    HailuoRateLimitError,
+    HailuoTransientError,
+)
 from airflow_provider_hailuo.operators import hailuo as hailuo_operator_module
+from airflow_provider_hailuo.quota import MAX_SPACING
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from airflow_provider_hailuo.triggers.quota import EVENT_QUOTA_TURN, HailuoQuotaWaitTrigger, release_schedule
 from tests.integration.support import StandInStateStore, load_dag, log_lines, task_results
@@ -61,7 +66,7 @@ def test_a_refused_create_defers_to_the_triggerer_with_nothing_secret(
     # is bounded by max_quota_wait (the smaller of it and timeout) from the first refusal.
     assert kwargs["not_before"] >= started + 55
     assert started + 600 <= kwargs["end_time"] <= time.time() + 600
-    assert kwargs["spacing"] == 10.0  # a long Retry-After does not make turns a minute apart
+    assert kwargs["spacing"] == MAX_SPACING  # a long Retry-After does not make turns a minute apart
     assert deferred.value.method_name == "execute_after_quota_wait"
     assert deferred.value.kwargs == {"refusals": 1, "quota_deadline": kwargs["end_time"]}
     assert store == {}  # the refused create left no intent behind: nothing to resume
@@ -151,28 +156,26 @@ def test_an_ambiguous_failure_is_still_never_resent(
 def test_waiting_tasks_of_one_connection_take_turns_in_the_triggerer() -> None:
     now = time.time()
 
-    async def run_all() -> tuple[list[float], dict[str, int]]:
+    async def run_all() -> tuple[list[float], list[float], list[float]]:
         triggers = [
-            HailuoQuotaWaitTrigger("hailuo_default", not_before=now + 0.2, spacing=0.3, end_time=now + 60)
+            HailuoQuotaWaitTrigger("hailuo_default", not_before=now + 2, spacing=0.3, end_time=now + 60)
             for _ in range(4)
-        ] + [HailuoQuotaWaitTrigger("other_account", not_before=now + 0.2, spacing=0.3, end_time=now + 60)]
+        ] + [HailuoQuotaWaitTrigger("other_account", not_before=now + 2, spacing=0.3, end_time=now + 60)]
 
         async def turn(trigger: HailuoQuotaWaitTrigger) -> float:
             async for event in trigger.run():
                 assert event.payload == {"status": EVENT_QUOTA_TURN}
             return time.time()
 
-        returns = await asyncio.gather(*(turn(trigger) for trigger in triggers[:4]))
-        await turn(triggers[4])
-        booked = {conn_id: len(release_schedule(conn_id)) for conn_id in ("hailuo_default", "other_account")}
-        return sorted(returns), booked
+        returns = await asyncio.gather(*(turn(trigger) for trigger in triggers))
+        return returns, release_schedule("hailuo_default").turns, release_schedule("other_account").turns
 
-    returns, booked = asyncio.run(run_all())
-    # None before its Retry-After, each one spacing after the other (a busy machine only makes
-    # them later); another account's task takes its turns apart.
-    assert returns[0] >= now + 0.2
-    assert all(later - earlier >= 0.29 for earlier, later in itertools.pairwise(returns))
-    assert booked == {"hailuo_default": 4, "other_account": 1}
+    returns, same_account, other_account = asyncio.run(run_all())
+    # Each task of one account booked a turn one spacing after the other, none before its
+    # Retry-After, and none returned before its turn; another account's task takes turns apart.
+    assert same_account == pytest.approx([now + 2, now + 2.3, now + 2.6, now + 2.9], abs=0.01)
+    assert other_account == pytest.approx([now + 2], abs=0.01)
+    assert all(back >= turn for back, turn in zip(sorted(returns[:4]), same_account, strict=True))
 
 
 def test_the_trigger_returns_at_its_end_time_whatever_its_turn() -> None:
@@ -210,3 +213,42 @@ def test_a_mapped_batch_rides_out_refusals_without_a_failure_or_a_retry(
     assert sorted(result["hailuo_task_id"] for _, result in results.values()) == sorted(
         task["id"] for task in hailuo_emulator.client.tasks()
     )
+
+
+def test_a_refusal_whose_record_cannot_be_removed_fails_instead_of_waiting(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    from tests.integration.test_operator import FlakyStateStore
+
+    # Waiting would end in a try that finds the intent and refuses to send: fail now, saying so.
+    refuse_creates(hailuo_emulator, times=1)
+    store = FlakyStateStore(fail_deletes=True)
+    with pytest.raises(HailuoError, match=r"could not be removed.*nothing was created") as failure:
+        operator(deferrable=True).execute(context(store))
+    assert not isinstance(failure.value, HailuoTransientError)
+    assert hailuo_emulator.client.stats()["tasks_created"] == 0
+
+
+def test_a_file_object_frame_is_read_once_however_often_the_create_is_refused(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    from tests.integration.test_operator import FRAME
+
+    refuse_creates(hailuo_emulator, times=2, retry_after=0)
+    with open(FRAME, "rb") as frame:
+        op = operator(first_frame_image=frame, wait_for_completion=False, deferrable=False)
+        assert op.execute(context())
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"]) == (3, 1)
+
+
+def test_a_quota_wait_shorter_than_the_deferral_floor_gets_one_last_attempt_at_its_end(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    refuse_creates(hailuo_emulator, times=1, retry_after=1)
+    started = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(deferrable=True, max_quota_wait=5).execute(context())
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["not_before"] == kwargs["end_time"]
+    assert started + 5 <= kwargs["end_time"] <= time.time() + 5

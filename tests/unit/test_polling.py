@@ -120,3 +120,12 @@ def test_a_herd_over_its_quota_settles_at_it() -> None:
     answered, refused = simulate_herd(waiters=500, quota=50.0, seconds=120.0)
     assert answered >= 0.9 * 50.0 * 60.0  # the quota is used, not left idle by waiters slowed too far
     assert refused < 0.5 * answered
+
+
+def test_a_failure_that_is_not_a_refusal_keeps_the_pace() -> None:
+    # A 5xx or a timeout: the gateway is in trouble, not over quota; slowing down would see the
+    # videos minutes late once it recovers.
+    pacing = PollPacing(poll_interval=15.0)
+    assert [pacing.failed(refused=False) for _ in range(5)] == [15.0] * 5
+    assert pacing.failed(40.0, refused=False) == 40.0  # a Retry-After is still honoured
+    assert pacing.answered() == 15.0

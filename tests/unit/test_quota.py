@@ -36,28 +36,34 @@ def refusal(retry_after: float | None) -> HailuoRateLimitError:
     return HailuoRateLimitError("429", status_code=429, retry_after=retry_after, resubmit_safe=True)
 
 
-def test_the_first_wait_is_the_retry_after_and_its_spacing() -> None:
-    wait = plan_wait(refusal(2), refusals=1, now=1000.0, deadline=5000.0)
-    assert (wait.not_before, wait.spacing, wait.refusals) == (1002.0, 2.0, 1)
-    assert wait.within_deadline
+def test_the_first_wait_is_the_retry_after_plus_up_to_one_spacing_of_jitter() -> None:
+    waits = [plan_wait(refusal(2), refusals=1, now=1000.0, deadline=5000.0) for _ in range(50)]
+    assert {(wait.spacing, wait.refusals) for wait in waits} == {(2.0, 1)}
+    assert all(1002.0 <= wait.not_before <= 1004.0 for wait in waits)
+    assert len({wait.not_before for wait in waits}) == 50  # workers refused together spread out
+    assert all(wait.within_deadline for wait in waits)
 
 
 def test_without_retry_after_turns_come_at_the_published_paid_rate() -> None:
     wait = plan_wait(refusal(None), refusals=1, now=0.0, deadline=100.0)
     assert wait.spacing == DEFAULT_SPACING
-    assert wait.not_before == DEFAULT_SPACING
+    assert DEFAULT_SPACING <= wait.not_before <= 2 * DEFAULT_SPACING
 
 
 def test_a_long_retry_after_is_honoured_but_does_not_space_the_turns_apart() -> None:
     wait = plan_wait(refusal(60), refusals=1, now=0.0, deadline=100.0)
-    assert wait.not_before == 60.0
+    assert 60.0 <= wait.not_before <= 60.0 + MAX_SPACING
     assert wait.spacing == MAX_SPACING
+
+
+def test_a_free_tier_quota_is_covered_by_the_spacing() -> None:
+    assert MAX_SPACING >= 60 / 5  # MiniMax's free accounts: 5 creates a minute
 
 
 def test_each_further_refusal_waits_longer_never_less_than_retry_after_and_at_most_the_cap() -> None:
     rng = random.Random(7)
-    for refusals in range(2, 30):
-        window = min(MAX_BACKOFF, 2.0 * 2 ** (refusals - 1))
+    for refusals in [*range(2, 30), 1025, 10**6]:  # days of refusals overflow no float
+        window = min(MAX_BACKOFF, 2.0 * 2 ** min(refusals - 1, 32))
         wait = plan_wait(refusal(2), refusals=refusals, now=0.0, deadline=1e9, rng=rng)
         assert max(2.0, window / 2) <= wait.not_before <= window
 
@@ -68,6 +74,23 @@ def test_tasks_refused_together_again_drift_apart() -> None:
         plan_wait(refusal(1), refusals=3, now=0.0, deadline=1e9, rng=rng).not_before for _ in range(20)
     }
     assert len(returns) == 20
+
+
+def test_turns_keep_the_longer_of_two_spacings() -> None:
+    schedule = ReleaseSchedule()
+    assert schedule.reserve(10.0, 3.0, now=0.0) == 10.0
+    # A task told "1 s" still keeps 3 s from one told "3 s" (the bucket's real interval), both ways.
+    assert schedule.reserve(10.0, 1.0, now=0.0) == 13.0
+    # Two "1 s" tasks keep 1 s between themselves.
+    assert schedule.reserve(8.0, 1.0, now=0.0) == 14.0
+    assert schedule.turns == [10.0, 13.0, 14.0]
+
+
+def test_a_cancelled_turn_is_given_back() -> None:
+    schedule = ReleaseSchedule()
+    first = schedule.reserve(10.0, 2.0, now=0.0)
+    schedule.cancel(first)
+    assert schedule.reserve(10.0, 2.0, now=0.0) == 10.0
 
 
 def test_a_wait_past_the_deadline_is_not_within_it() -> None:
