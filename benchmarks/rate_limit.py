@@ -14,7 +14,8 @@ between:
 - ``quota wait``: the provider's default; a refused create defers to the triggerer and takes its
   turn with the connection's other waiting tasks.
 
-Figures: the DAG run's makespan against the physical limit N/R minutes plus one render; worker
+Figures: the DAG run's makespan against the physical limit N/R minutes plus one render (and
+against (N-R)/R minutes plus one render, since the bucket starts full); worker
 seconds held per video (the task instances in state ``running``, sampled every half second and
 integrated: a slot is held while a task runs, not while it is deferred), and how much of it is
 above the no-quota floor (the cost of meeting the quota: sleeping retries, or the extra task runs
@@ -122,6 +123,11 @@ def print_table(args: argparse.Namespace, results: dict[str, dict[str, Any]]) ->
     for name in names:
         results[name]["makespan_vs_limit"] = results[name]["makespan_s"] / limit
     row("makespan / physical limit", "makespan_vs_limit", ".2f", "<= 1.15")
+    # The bucket starts full: its first R creates go at once, so the batch can end a minute early.
+    with_burst = max(0.0, args.videos - args.per_minute) / args.per_minute * 60 + args.render_seconds
+    for name in names:
+        results[name]["makespan_vs_burst_limit"] = results[name]["makespan_s"] / with_burst
+    row(f"makespan / limit after the burst ({with_burst:.0f} s)", "makespan_vs_burst_limit", ".2f", "")
     row("worker-seconds per video", "worker_s_per_video", ".2f", "")
     floor = results.get("no_quota", {}).get("worker_s_per_video")
     if floor is not None:
