@@ -107,4 +107,14 @@ def test_the_triggers_limits_are_the_codes() -> None:
     assert f"multiplies the wait by {GROWTH[0]:g} to {GROWTH[1]:g} at random" in text
     assert f"at most {MAX_POLL_DELAY / 60:g} minutes" in text
     assert RECOVERY == 0.9
-    assert "shrinks it by a tenth" in text
+    assert "shrinks the wait by a tenth" in text
+
+
+def test_the_quota_waits_limits_are_the_codes() -> None:
+    from airflow_provider_hailuo.defaults import MIN_QUOTA_DEFERRAL_SECONDS
+    from airflow_provider_hailuo.quota import DEFAULT_SPACING, MAX_BACKOFF, MAX_SPACING
+
+    text = " ".join(README.split())
+    assert f"at most {MAX_SPACING:g} s apart, {DEFAULT_SPACING:g} s without a `Retry-After`" in text
+    assert f"(jittered, at most {MAX_BACKOFF / 60:g} minutes)" in text
+    assert f"no sooner than {MIN_QUOTA_DEFERRAL_SECONDS:g} s after deferring" in text
