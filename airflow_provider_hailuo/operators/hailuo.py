@@ -399,13 +399,15 @@ class HailuoImageToVideoOperator(BaseOperator):
                 "account's quota (see the README, 'Batches and the gateway's quota')."
             ) from refusal
         where = "in the triggerer" if self.deferrable else "in this worker (deferrable=False)"
+        turns = " and in turn with this connection's other waiting tasks" if self.deferrable else ""
         self.log.warning(
             "The gateway refused the create (%s); nothing was accepted or charged. Waiting %s for its "
-            "quota, at least %.0f s and in turn with this connection's other waiting tasks, then sending "
-            "it again (refusal %d; gives up %.0f s from now, max_quota_wait=%g s)",
+            "quota, at least %.0f s%s, then sending it again (refusal %d; gives up %.0f s from now, "
+            "max_quota_wait=%g s)",
             refusal,
             where,
             wait.not_before - now,
+            turns,
             refusals,
             deadline - now,
             self.max_quota_wait,
