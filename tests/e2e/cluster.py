@@ -48,6 +48,9 @@ class Cluster:
     parallelism: int = 8
     render_seconds: float = 5.0
     dags: Path = E2E_DAGS  # the DAG folder (the benchmarks bring their own)
+    more_dags: tuple[Path, ...] = ()  # further folders, each a DAG bundle of its own (the examples)
+    # OpenLineage events written to ``openlineage_events``, for the DAGs that enable lineage only.
+    openlineage: bool = False
     # The Hailuo connection's extras: by default, retries that back off in fractions of a second.
     connection_extra: dict[str, Any] = field(default_factory=lambda: {"retry_limit": 3, "retry_delay": 0.2})
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -74,10 +77,11 @@ class Cluster:
             "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
                 [
                     {
-                        "name": "e2e",
+                        "name": name,
                         "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                        "kwargs": {"path": str(self.dags), "refresh_interval": 0},
+                        "kwargs": {"path": str(folder), "refresh_interval": 0},
                     }
+                    for name, folder in [("e2e", self.dags), *((more.name, more) for more in self.more_dags)]
                 ]
             ),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.sql_alchemy_conn,
@@ -101,6 +105,10 @@ class Cluster:
                 }
             ),
         }
+        if self.openlineage:
+            transport = {"type": "file", "log_file_path": str(self.openlineage_events), "append": True}
+            env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
+            env["AIRFLOW__OPENLINEAGE__SELECTIVE_ENABLE"] = "True"
         if self.executor == "CeleryExecutor":
             assert self.redis_url is not None
             env["AIRFLOW__CELERY__BROKER_URL"] = self.redis_url
@@ -108,6 +116,11 @@ class Cluster:
                 f"db+postgresql+psycopg2://{urlsplit(self.postgres_url).netloc}/{self.database}"
             )
         return env
+
+    @property
+    def openlineage_events(self) -> Path:
+        """The OpenLineage events every component writes (one JSON line each), with ``openlineage``."""
+        return self.home / "openlineage.jsonl"
 
     def __post_init__(self) -> None:
         self._api_port = _free_port()

@@ -13,13 +13,16 @@ import sys
 import pytest
 
 # Heavy, and only needed when a task runs: image decoding, the async client, the emulator,
-# the hook (requests) and the trigger.
+# the hook (requests) and the trigger; OpenLineage only when its listener asks for lineage.
 MUST_STAY_OUT = (
     "PIL",
     "aiohttp",
     "airflow_provider_hailuo.emulator",
     "airflow_provider_hailuo.hooks.hailuo",
     "airflow_provider_hailuo.triggers.hailuo",
+    "airflow_provider_hailuo.lineage",
+    "openlineage",
+    "airflow.providers.openlineage",
 )
 
 _PROBE = """
