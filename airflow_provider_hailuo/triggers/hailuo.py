@@ -23,6 +23,7 @@ from airflow_provider_hailuo.exceptions import (
 )
 from airflow_provider_hailuo.hooks.async_pool import SessionLease
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+from airflow_provider_hailuo.metrics import record_failed, record_timed_out
 from airflow_provider_hailuo.polling import PollPacing
 from airflow_provider_hailuo.protocol import (
     STATUS_CANCELLED,
@@ -201,6 +202,7 @@ def task_from_event(event: object) -> HailuoTask:
     status, task_id, message = event["status"], event.get("hailuo_task_id"), event.get("message") or ""
     task_data = event.get("task")
     if status == EVENT_TIMEOUT:
+        record_timed_out()
         raise HailuoTimeoutError(message or f"Hailuo task {task_id} timed out")
     if status == EVENT_ERROR:
         raise HailuoError(
@@ -216,4 +218,7 @@ def task_from_event(event: object) -> HailuoTask:
         return task
     if status == EVENT_SUCCESS:
         raise HailuoError(f"Hailuo trigger reported success for task {task.id} in status {task.status!r}")
+    # Counted here, where the worker reads the event (once per try), not in the trigger: a
+    # triggerer restarted before its event was handled runs the trigger, and would count, again.
+    record_failed(task)
     raise failure_error(task)
