@@ -52,6 +52,10 @@ def test_each_example_runs_to_success(
     dag_run = load_dag("examples", example, example).test(run_conf=run_conf)
     results = task_results(dag_run)
     assert {state for state, _ in results.values()} == {"success"}, results
+    if example == "example_hailuo_asset_consumer":
+        # Started by hand, not by the producer's events (tests/e2e runs the pair): nothing to read.
+        assert results[("new_videos", -1)][1] == {"hailuo_task_ids": [], "local_paths": [], "total_cost": "0"}
+        return
     stats = hailuo_emulator.client.stats()
     videos = [
         value
