@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_hailuo.assets import annotate_outlet_events
 from airflow_provider_hailuo.links import XCOM_VIDEO_URL_KEY
+from airflow_provider_hailuo.metrics import record_completed
 from airflow_provider_hailuo.urls import without_query
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+    from airflow_provider_hailuo.params import GenerationRequest
     from airflow_provider_hailuo.protocol import HailuoTask
     from airflow_provider_hailuo.retry import Logger
 
@@ -41,8 +44,12 @@ def complete(
     hook: HailuoHook,
     logger: Logger,
     download_to: Any = None,
+    request: GenerationRequest | None = None,
 ) -> dict[str, Any]:
-    """The result dict (the public XCom return value) of a completed task; downloads if asked."""
+    """The result dict (the public XCom return value) of a completed task; downloads if asked.
+
+    ``request`` (the operator's) tags the metrics with the resolution and duration asked for.
+    """
     logger.info("%s", describe_completion(task))
     result = task.result()
     if task.video_url:
@@ -52,4 +59,8 @@ def complete(
             result["local_path"], result["local_paths"] = local_paths[0], local_paths
     elif download_to:
         logger.warning("Hailuo task %s completed without a video URL; nothing to download", task.id)
+    annotate_outlet_events(context, result)
+    # Counted once delivered, not before the download: a try whose download failed is retried,
+    # and its retry (resuming the same gateway task) would count the video and its cost again.
+    record_completed(task, request)
     return result

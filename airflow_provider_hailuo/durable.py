@@ -46,6 +46,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_hailuo.exceptions import HailuoError
@@ -63,20 +64,42 @@ _MAX_VARIABLE_KEY = 250  # the Variable key column's length on every supported A
 _READ_CHUNK = 1024 * 1024
 
 
+def _dollar_text(value: object) -> str | None:
+    """An amount as a record keeps it; anything unreadable (a record from another writer) is none."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return value if Decimal(value).is_finite() else None
+    except InvalidOperation:
+        return None
+
+
+def _dollars(value: str | None) -> Decimal:
+    return Decimal(value) if value is not None else Decimal(0)
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """What a store keeps for one task instance.
 
     ``hailuo_task_id`` is ``None`` while a create is in flight (the intent). ``recorded_at`` is Unix
-    time.
+    time. ``estimate`` is what the task's video was estimated to cost, ``carried`` what the videos of
+    earlier tries that were not resumed count (US dollar strings): the run's cost cap counts both.
     """
 
     request: str
     hailuo_task_id: str | None
     recorded_at: float
+    estimate: str | None = None
+    carried: str = "0"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def committed(self) -> Decimal:
+        """What this record's videos count against the run's cost cap (the estimate, carried included)."""
+        return _dollars(self.carried) + _dollars(self.estimate)
 
     @classmethod
     def from_stored(cls, stored: object) -> JobRecord | None:
@@ -89,6 +112,8 @@ class JobRecord:
             request=stored["request"],
             hailuo_task_id=task_id if isinstance(task_id, str) and task_id else None,
             recorded_at=float(stored.get("recorded_at") or 0.0),
+            estimate=_dollar_text(stored.get("estimate")),
+            carried=_dollar_text(stored.get("carried")) or "0",
         )
 
     def age(self) -> float:

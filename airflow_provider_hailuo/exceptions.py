@@ -86,6 +86,17 @@ class HailuoAmbiguousSubmitError(HailuoError, AirflowFailException):
     """
 
 
+class HailuoSpendLimitError(HailuoError, AirflowFailException):
+    """A cost cap (``max_cost_usd``, ``max_run_cost_usd``) refused a video before anything was sent.
+
+    Not retried by Airflow: a retry would meet the same cap. ``parameter`` names the cap.
+    """
+
+    def __init__(self, parameter: str, message: str) -> None:
+        self.parameter = parameter
+        super().__init__(message)
+
+
 class HailuoTaskFailedError(HailuoError):
     """The gateway task ended as ``failed`` or ``cancelled``."""
 

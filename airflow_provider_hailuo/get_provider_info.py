@@ -107,6 +107,13 @@ def get_provider_info() -> dict[str, Any]:
                         "comma-separated (e.g. /data/stills, s3://bucket/stills/); empty: anywhere",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "price_table": {
+                        "label": "Price table (USD)",
+                        "description": "What each video costs this account, for estimates and cost caps: "
+                        'JSON by model, resolution and duration, e.g. {"minimax_hailuo_02_i2v": '
+                        '{"768P": {"6": "0.28", "10": "0.56"}}}; empty: no estimates',
+                        "schema": {"type": ["string", "null"]},
+                    },
                 },
             }
         ],

@@ -102,6 +102,16 @@ def shorten(value: str, keep: int = 48) -> str:
     return value
 
 
+def shown_value(value: object) -> object:
+    """A parameter as it may be shown (a log, XCom): data URLs shortened, URLs (a callback, a
+    presigned frame) without their query, which often carries a token or a signature."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith("data:"):
+        return shorten(value)
+    return without_query(value)
+
+
 def _mb(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 

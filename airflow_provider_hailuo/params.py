@@ -230,6 +230,16 @@ class GenerationRequest:
             check_callback_url(self.callback_url)
         return warnings
 
+    @property
+    def effective_resolution(self) -> str:
+        """The resolution the gateway renders, and charges for: the one asked for, else its default."""
+        return DEFAULT_RESOLUTION if self.resolution is None else self.resolution
+
+    @property
+    def effective_duration(self) -> int:
+        """The duration the gateway renders, and charges for: the one asked for, else its default."""
+        return DEFAULT_DURATION if self.duration is None else self.duration
+
     def options(self) -> dict[str, Any]:
         """The parameters other than the frames and the model that the user set, as sent."""
         skip = {"model", *IMAGE_PARAMETERS}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_hailuo.cost import EXTRA_PRICE_TABLE
 from airflow_provider_hailuo.defaults import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREATE_PATH,
@@ -150,6 +151,9 @@ class GatewaySettings:
     retry_delay: float = DEFAULT_RETRY_DELAY
     # None: frames may be read from anywhere the worker reaches (see images.resolve_image).
     allowed_frame_roots: tuple[str, ...] | None = None
+    # The price_table extra as stored, read only where an estimate is made (cost.PriceTable): a
+    # slip in it must not fail the triggers and sensors that wait for videos already paid for.
+    price_table_extra: object = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_connection(
@@ -190,6 +194,7 @@ class GatewaySettings:
             retry_limit=_attempts(extras),
             retry_delay=_positive_float(extras, EXTRA_RETRY_DELAY, DEFAULT_RETRY_DELAY),
             allowed_frame_roots=_frame_roots(extras),
+            price_table_extra=extras.get(EXTRA_PRICE_TABLE),
         )
 
     @property

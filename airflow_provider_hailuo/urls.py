@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
+
+# ``scheme://user:password@`` -> ``scheme://``: credentials in a URL are never shown.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
 
 
 def without_query(url: str) -> str:
     """A URL as it may be shown in a log or an error: a query (a signature, a token, an expiry)
-    becomes ``?...``. The whole URL stays where it is needed (XCom, the extra link)."""
+    becomes ``?...`` and credentials are dropped. The whole URL stays where it is needed (XCom,
+    the extra link)."""
     head, mark, _ = url.partition("?")
-    return head + ("?..." if mark else "")
+    return _USERINFO.sub(r"\1", head) + ("?..." if mark else "")
 
 
 def is_http_url(url: str) -> bool:

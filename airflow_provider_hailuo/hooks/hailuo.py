@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_hailuo import protocol
+from airflow_provider_hailuo.cost import EXTRA_PRICE_TABLE, PriceTable
 from airflow_provider_hailuo.defaults import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREATE_PATH,
@@ -32,7 +34,8 @@ from airflow_provider_hailuo.exceptions import (
 )
 from airflow_provider_hailuo.hooks.download import VideoDownloader
 from airflow_provider_hailuo.hooks.transport import aiohttp_error, new_session, requests_error
-from airflow_provider_hailuo.images import resolve_image, shorten
+from airflow_provider_hailuo.images import resolve_image, shown_value
+from airflow_provider_hailuo.metrics import record_failed, record_submitted, record_timed_out
 from airflow_provider_hailuo.params import IMAGE_PARAMETERS, GenerationRequest
 from airflow_provider_hailuo.polling import PollPacing
 from airflow_provider_hailuo.quota import is_quota_refusal
@@ -47,23 +50,12 @@ from airflow_provider_hailuo.settings import (
     EXTRA_TIMEOUT,
     GatewaySettings,
 )
-from airflow_provider_hailuo.urls import without_query
 
 if TYPE_CHECKING:
     from airflow_provider_hailuo.protocol import HailuoTask
 
 # A probe id for test_connection: the gateway authenticates before it looks the task up.
 _CONNECTION_TEST_TASK_ID = "airflow-connection-test"
-
-
-def _loggable(name: str, value: object) -> str:
-    """A parameter as it may appear in a log: data URLs shortened, URLs (a callback, a presigned
-    frame) without their query, which often carries a token or a signature."""
-    if not isinstance(value, str):
-        return repr(value)
-    if value.startswith("data:"):
-        return repr(shorten(value))
-    return repr(without_query(value))
 
 
 class HailuoHook(BaseHook):
@@ -192,11 +184,19 @@ class HailuoHook(BaseHook):
             if source is not None:
                 params[name] = resolve_image(source, name, allowed_roots=roots).value
         self.log.info(
-            "Submitting a Hailuo generation: model=%s %s",
+            "Hailuo generation request: model=%s %s",
             request.model,
-            " ".join(f"{k}={_loggable(k, v)}" for k, v in params.items()),
+            " ".join(f"{k}={shown_value(v)!r}" for k, v in params.items()),
         )
         return protocol.build_create_body(request.model, params)
+
+    def estimate_cost(self, request: GenerationRequest) -> Decimal | None:
+        """What ``request`` will cost in US dollars, from the connection's ``price_table`` extra;
+        None when the table is not set or has no price for its model, resolution and duration."""
+        table = PriceTable.from_extra(self.settings.price_table_extra)
+        if table is None:
+            return None
+        return table.price(request)
 
     def create_task(self, body: dict[str, Any], *, retry_refusals: bool = True) -> str:
         """POST a create body; retried only when the gateway cannot have accepted it.
@@ -233,6 +233,7 @@ class HailuoHook(BaseHook):
                 "retried; check the gateway's task list before running it again."
             ) from err
         self.log.info("Created Hailuo task %s (status %s)", task.id, task.status)
+        record_submitted(body)
         return task.id
 
     def get_task(
@@ -288,6 +289,8 @@ class HailuoHook(BaseHook):
                 )
             else:
                 if task.is_final:
+                    if not task.is_success:
+                        record_failed(task)
                     return task
                 delay = pacing.answered()
                 last_status = task.status
@@ -299,6 +302,7 @@ class HailuoHook(BaseHook):
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    record_timed_out()
                     raise HailuoTimeoutError(
                         f"Hailuo task {task_id} still {last_status} after {timeout:g} s; it may still finish: "
                         f"wait for it with HailuoTaskSensor(hailuo_task_id={task_id!r})"
@@ -441,4 +445,5 @@ class HailuoHook(BaseHook):
             EXTRA_ALLOWED_FRAME_ROOTS: StringField(
                 lazy_gettext("Allowed frame roots"), widget=BS3TextFieldWidget()
             ),
+            EXTRA_PRICE_TABLE: StringField(lazy_gettext("Price table (USD)"), widget=BS3TextFieldWidget()),
         }

@@ -10,12 +10,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_hailuo.assets import annotate_outlet_events
 from airflow_provider_hailuo.completion import complete
+from airflow_provider_hailuo.cost import check_video_cap, describe_request, format_usd, parse_usd
 from airflow_provider_hailuo.defaults import (
     DEFAULT_MAX_QUOTA_WAIT,
     DEFAULT_POLL_INTERVAL,
@@ -33,7 +36,7 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTransientError,
     HailuoValidationError,
 )
-from airflow_provider_hailuo.images import check_source
+from airflow_provider_hailuo.images import check_source, shown_value
 from airflow_provider_hailuo.links import HailuoVideoLink, record_task_id
 from airflow_provider_hailuo.params import (
     BOOL_PARAMETERS,
@@ -43,12 +46,15 @@ from airflow_provider_hailuo.params import (
 )
 from airflow_provider_hailuo.protocol import failure_error, still_rendering_warning
 from airflow_provider_hailuo.quota import is_quota_refusal, plan_wait
+from airflow_provider_hailuo.spend import RUN_CAP_PARAM, RunBudget
 from airflow_provider_hailuo.storage import check_destination, normalise_destination
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from tenacity import Retrying
 
+    from airflow_provider_hailuo.exceptions import HailuoTaskFailedError
     from airflow_provider_hailuo.hooks.hailuo import HailuoHook
     from airflow_provider_hailuo.protocol import HailuoTask
 
@@ -102,6 +108,12 @@ def _from_rendered_text(name: str, value: object) -> object:
     return value
 
 
+def _creates_videos(task: object) -> bool:
+    """Whether a task of the DAG is this operator (or a subclass), mapped or not."""
+    operator_class = getattr(task, "operator_class", type(task))
+    return isinstance(operator_class, type) and issubclass(operator_class, HailuoImageToVideoOperator)
+
+
 class HailuoImageToVideoOperator(BaseOperator):
     """Turn a still image (or a first and a last frame) into a video with MiniMax Hailuo 02.
 
@@ -136,6 +148,14 @@ class HailuoImageToVideoOperator(BaseOperator):
         and be sent again, counted from the first refusal and never longer than ``timeout``; the
         wait happens in the triggerer when ``deferrable``. 0 fails the task once the connection's
         own retries of the refusal run out.
+    :param max_cost_usd: refuse, before sending anything, a video whose estimated cost (from the
+        connection's ``price_table`` extra) is over this many US dollars, or has no price there.
+    :param max_run_cost_usd: refuse, before sending anything, a video that would take what this
+        DAG run's Hailuo tasks have committed (estimates until their actual costs are known) over
+        this many US dollars; unset, the DAG param ``hailuo_max_run_cost_usd`` applies, if any.
+    :param dry_run: validate and resolve everything (the connection, the frames, the estimate, the
+        caps), log the request and its estimate, return a result with ``dry_run: True``; nothing
+        is sent to the gateway.
     """
 
     template_fields: Sequence[str] = (*GENERATION_FIELDS, "download_to")
@@ -163,6 +183,9 @@ class HailuoImageToVideoOperator(BaseOperator):
         download_to: Any = None,
         durable: bool = True,
         max_quota_wait: float = DEFAULT_MAX_QUOTA_WAIT,
+        max_cost_usd: float | str | Decimal | None = None,
+        max_run_cost_usd: float | str | Decimal | None = None,
+        dry_run: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -184,6 +207,12 @@ class HailuoImageToVideoOperator(BaseOperator):
         self.download_to = download_to
         self.durable = durable
         self.max_quota_wait = max_quota_wait
+        self.max_cost_usd = None if max_cost_usd is None else parse_usd(max_cost_usd, "max_cost_usd")
+        self.max_run_cost_usd = (
+            None if max_run_cost_usd is None else parse_usd(max_run_cost_usd, "max_run_cost_usd")
+        )
+        # Not ``self.dry_run``: BaseOperator.dry_run() renders templates for ``airflow tasks test``.
+        self.is_dry_run = dry_run
         if poll_interval <= 0:
             raise HailuoValidationError("poll_interval", f"poll_interval={poll_interval!r} must be positive")
         if timeout <= 0:
@@ -269,28 +298,51 @@ class HailuoImageToVideoOperator(BaseOperator):
             if getattr(request, name) is not None:
                 check_source(getattr(request, name), name)
         check_destination(self._destination())
+        estimate = self.hook.estimate_cost(request)
+        check_video_cap(estimate, self.max_cost_usd, request, self.hailuo_conn_id)
+        if self.is_dry_run:
+            return self._dry_run(request, estimate, context)
         task: HailuoTask | None = None
         records: RecordStore | None = None
+        record: JobRecord | None = None
         fingerprint = ""
         if self.durable:
             records = record_store(context)
             fingerprint = request_fingerprint(request)
-            task = self._resume(records, fingerprint)
+            record = records.get()
+            if record is not None and record.committed:
+                # This try's XCom starts empty: the run counts the earlier tries' videos again,
+                # before anything here can fail.
+                self._run_budget(context).commit(record.committed, carried=Decimal(record.carried))
+            task = self._resume(record, records, fingerprint)
         if task is not None:
             task_id = task.id
         else:
-            # Built once: a refused create goes again with the same body (a file object frame
-            # cannot be read twice, and a 20 MB frame need not be read and encoded again).
-            body = self.hook.prepare_create_body(request)
-            while True:
-                try:
-                    task_id = self._create(body, records, fingerprint)
-                    break
-                except HailuoTransientError as refusal:
-                    if not self._waits_for_quota(refusal):
-                        raise
-                    refusals += 1
-                    quota_deadline = self._wait_for_quota(refusal, refusals, quota_deadline)
+            # Earlier tries' videos (rendering or not) still count against the run's cap.
+            carried = record.committed if record is not None else Decimal(0)
+            budget = self._run_budget(context)
+            # Before the frames are read: a batch past its cap spends no time encoding them.
+            budget.reserve(estimate, carried=carried, what=describe_request(request))
+            try:
+                # Built once: a refused create goes again with the same body (a file object frame
+                # cannot be read twice, and a 20 MB frame need not be read and encoded again).
+                body = self.hook.prepare_create_body(request)
+                task_id = self._create_until_accepted(
+                    body,
+                    records,
+                    fingerprint,
+                    previous=record,
+                    estimate=estimate,
+                    carried=carried,
+                    refusals=refusals,
+                    quota_deadline=quota_deadline,
+                )
+            except HailuoAmbiguousSubmitError:
+                raise  # the gateway may have taken it: the estimate stays committed
+            except HailuoError:
+                if estimate is not None:  # nothing was accepted: give the estimate back
+                    budget.commit(carried, carried=carried)
+                raise
         self._hailuo_task_id = task_id
         record_task_id(context, task_id)
         if not self.wait_for_completion:
@@ -301,14 +353,20 @@ class HailuoImageToVideoOperator(BaseOperator):
                 self._defer_to_trigger(task_id)
             task = self.hook.wait_for_task(task_id, poll_interval=self.poll_interval, timeout=self.timeout)
         if not task.is_success:
-            raise failure_error(task)
+            self._hailuo_failure = failure_error(task)
+            raise self._hailuo_failure
         return self._deliver(task, context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the result on success; an exception on anything else."""
+        from airflow_provider_hailuo.exceptions import HailuoTaskFailedError
         from airflow_provider_hailuo.triggers.hailuo import task_from_event
 
-        task = task_from_event(event)
+        try:
+            task = task_from_event(event)
+        except HailuoTaskFailedError as failure:
+            self._hailuo_failure = failure
+            raise
         self._hailuo_task_id = task.id
         return self._deliver(task, context)
 
@@ -318,17 +376,85 @@ class HailuoImageToVideoOperator(BaseOperator):
         if task_id is not None and not self.hook.cancel_task(task_id):
             self.log.warning("%s", still_rendering_warning(task_id))
 
+    # -- spend ----------------------------------------------------------------------------------
+
+    def _run_cap(self, context: Context) -> Decimal | None:
+        """The operator's ``max_run_cost_usd``, else the DAG run's ``hailuo_max_run_cost_usd`` param."""
+        if self.max_run_cost_usd is not None:
+            return self.max_run_cost_usd
+        value = (context.get("params") or {}).get(RUN_CAP_PARAM)
+        return None if value is None else parse_usd(value, RUN_CAP_PARAM)
+
+    def _run_budget(self, context: Context) -> RunBudget:
+        # Every task of the DAG that creates videos spends from the run's budget, mapped or not.
+        tasks = self.dag.tasks if self.has_dag() else [self]  # type: ignore[no-untyped-call]
+        spenders = [task.task_id for task in tasks if _creates_videos(task)]
+        return RunBudget(context["ti"], spenders, self._run_cap(context))
+
+    def _settle(self, task: HailuoTask, context: Context) -> None:
+        """The gateway's actual cost replaces the video's estimate in the run's spend.
+
+        Best effort: the video is paid for and delivered, and failing its task here would make a
+        retry of ``durable=False`` pay again; the estimate then stays counted instead.
+        """
+        if task.cost is None:
+            return
+        try:
+            cost = parse_usd(task.cost, "usage.cost")
+            budget = self._run_budget(context)
+            own = budget.own()
+            carried = own.carried if own is not None else Decimal(0)
+            at = own.at if own is not None else None
+            budget.commit(carried + cost, carried=carried, settled=True, at=at)
+        except Exception as error:
+            self.log.warning(
+                "Could not replace the estimate of Hailuo task %s with its cost in the run's spend (%s); "
+                "the estimate stays counted",
+                task.id,
+                error,
+            )
+
+    def _dry_run(
+        self, request: GenerationRequest, estimate: Decimal | None, context: Context
+    ) -> dict[str, Any]:
+        """Everything but the create: the connection, the frames, the caps; nothing is sent."""
+        body = self.hook.prepare_create_body(request)  # logs the request, frames shortened
+        self._run_budget(context).check(estimate, carried=Decimal(0), what=describe_request(request))
+        shown = {name: shown_value(value) for name, value in body["input"][0]["params"].items()}
+        estimated = None if estimate is None else format_usd(estimate)
+        self.log.info(
+            "Dry run: nothing was sent to the gateway. Estimated cost: %s",
+            f"${estimated}"
+            if estimated is not None
+            else "unknown (no price in the connection's price_table)",
+        )
+        result: dict[str, Any] = {
+            "dry_run": True,
+            "hailuo_task_id": None,
+            "status": "dry_run",
+            "model": request.model,
+            "params": shown,
+            "estimated_cost": estimated,
+            "video_url": None,
+            "video_urls": [],
+            "content": [],
+            "cost": None,
+            "discount": None,
+            "metadata": {},
+        }
+        annotate_outlet_events(context, result)  # Airflow emits the outlets' events even so
+        return result
+
     def _destination(self) -> Any:
         """``download_to`` as rendered: a template that rendered ``""`` or ``"None"`` is unset."""
         return normalise_destination(self.download_to)
 
-    def _resume(self, records: RecordStore, fingerprint: str) -> HailuoTask | None:
+    def _resume(self, record: JobRecord | None, records: RecordStore, fingerprint: str) -> HailuoTask | None:
         """The gateway task an earlier try of this task instance made for this request, if usable.
 
         ``None`` means "submit": there is no record, it was made for other parameters, or its task
         failed or is gone. Anything uncertain raises instead, and nothing is submitted.
         """
-        record = records.get()
         if record is None:
             return None
         if record.request != fingerprint:
@@ -429,18 +555,68 @@ class HailuoImageToVideoOperator(BaseOperator):
         time.sleep(max(0.0, wait.not_before - time.time()))
         return deadline
 
-    def _create(self, body: dict[str, Any], records: RecordStore | None, fingerprint: str) -> str:
+    def _create_until_accepted(
+        self,
+        body: dict[str, Any],
+        records: RecordStore | None,
+        fingerprint: str,
+        *,
+        previous: JobRecord | None,
+        estimate: Decimal | None,
+        carried: Decimal,
+        refusals: int,
+        quota_deadline: float | None,
+    ) -> str:
+        """Send the create, waiting for the gateway's quota after each refusal (see max_quota_wait)."""
+        while True:
+            try:
+                return self._create(
+                    body, records, fingerprint, previous=previous, estimate=estimate, carried=carried
+                )
+            except HailuoTransientError as refusal:
+                if not self._waits_for_quota(refusal):
+                    raise
+                refusals += 1
+                quota_deadline = self._wait_for_quota(refusal, refusals, quota_deadline)
+
+    def _create(
+        self,
+        body: dict[str, Any],
+        records: RecordStore | None,
+        fingerprint: str,
+        *,
+        previous: JobRecord | None,
+        estimate: Decimal | None,
+        carried: Decimal,
+    ) -> str:
         """Send the create (a quota refusal raised at once when this task waits for quota itself)."""
         retry_refusals = self.max_quota_wait == 0
         if records is None:
             return self.hook.create_task(body, retry_refusals=retry_refusals)
-        return self._submit(body, records, fingerprint, retry_refusals=retry_refusals)
+        record = JobRecord(
+            request=fingerprint,
+            hailuo_task_id=None,
+            recorded_at=time.time(),
+            estimate=None if estimate is None else format_usd(estimate),
+            carried=format_usd(carried),
+        )
+        return self._submit(body, records, record, previous, retry_refusals=retry_refusals)
 
     def _submit(
-        self, body: dict[str, Any], records: RecordStore, fingerprint: str, *, retry_refusals: bool
+        self,
+        body: dict[str, Any],
+        records: RecordStore,
+        intent: JobRecord,
+        previous: JobRecord | None,
+        *,
+        retry_refusals: bool,
     ) -> str:
-        """Create the gateway task, its id recorded durably before anything else happens."""
-        records.put(JobRecord(request=fingerprint, hailuo_task_id=None, recorded_at=time.time()))
+        """Create the gateway task, its id recorded durably before anything else happens.
+
+        ``previous`` is the record the intent replaces (an earlier try's), put back if the gateway
+        accepts nothing: its video still counts against the run's cost cap.
+        """
+        records.put(intent)
         try:
             task_id = self.hook.create_task(body, retry_refusals=retry_refusals)
         except HailuoAmbiguousSubmitError:
@@ -448,7 +624,7 @@ class HailuoImageToVideoOperator(BaseOperator):
         except Exception as failure:
             # The gateway refused it, or never got it: nothing to resume. A failure to delete the
             # intent must not hide why the create failed (the next try then refuses to resend).
-            if not self._forget_intent(records) and is_quota_refusal(failure):
+            if not self._forget_intent(records, previous) and is_quota_refusal(failure):
                 # Waiting for quota would end in a try that finds the intent and refuses to send.
                 raise HailuoError(
                     f"The gateway refused the create for its quota ({failure}) and the record of the "
@@ -456,15 +632,19 @@ class HailuoImageToVideoOperator(BaseOperator):
                     f"again, remove the record ({records.removal}) and clear the task."
                 ) from failure
             raise
-        self._record(records, JobRecord(request=fingerprint, hailuo_task_id=task_id, recorded_at=time.time()))
+        self._record(records, replace(intent, hailuo_task_id=task_id, recorded_at=time.time()))
         return task_id
 
-    def _forget_intent(self, records: RecordStore) -> bool:
-        """Remove the intent of a create nobody accepted (a store hiccup retried); False if it stays."""
+    def _forget_intent(self, records: RecordStore, previous: JobRecord | None) -> bool:
+        """Replace the intent of a create nobody accepted with the record it replaced, or remove it
+        (a store hiccup retried); False if the intent stays."""
         try:
             for attempt in _store_retrying():
                 with attempt:
-                    records.delete()
+                    if previous is None:
+                        records.delete()
+                    else:
+                        records.put(previous)
         except Exception as error:
             self.log.error(
                 "Could not remove the record of a create that failed (%s): %s", records.where, error
@@ -512,4 +692,35 @@ class HailuoImageToVideoOperator(BaseOperator):
     def _deliver(self, task: HailuoTask, context: Context) -> dict[str, Any]:
         # The record stays: deleting it before Airflow has stored the success (the return value's
         # XCom, the state) would let a retry of that window pay again.
-        return complete(task, context, hook=self.hook, logger=self.log, download_to=self._destination())
+        self._settle(task, context)
+        self._completed_result = complete(
+            task,
+            context,
+            hook=self.hook,
+            logger=self.log,
+            download_to=self._destination(),
+            request=self.generation_request(),
+        )
+        return self._completed_result
+
+    # -- OpenLineage (called by its listener, when apache-airflow-providers-openlineage is installed) --
+
+    # What this process learned for the OpenLineage events, set where it happens: after a deferral
+    # the listener asks the fresh operator that ran execute_complete, so nothing is carried over.
+    _completed_result: dict[str, Any] | None = None
+    _hailuo_failure: HailuoTaskFailedError | None = None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:  # type: ignore[type-arg]
+        """The frames as inputs, the video as the output, the gateway's facts as a run facet."""
+        from airflow_provider_hailuo.lineage import generation_lineage
+
+        return generation_lineage(
+            request=self.generation_request(),
+            result=self._completed_result,
+            failure=self._hailuo_failure,
+            hailuo_task_id=self._hailuo_task_id,
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:  # type: ignore[type-arg]
+        """The same, with what is known: the frames, the gateway task and its error if it failed."""
+        return self.get_openlineage_facets_on_complete(task_instance)

@@ -30,10 +30,12 @@ from airflow_provider_hailuo.exceptions import (
     HailuoValidationError,
 )
 from airflow_provider_hailuo.links import HailuoVideoLink, record_task_id
+from airflow_provider_hailuo.metrics import record_failed
 from airflow_provider_hailuo.protocol import failure_error
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 
@@ -132,6 +134,8 @@ class HailuoTaskSensor(BaseSensorOperator):
 
     def _fail(self, error: Exception) -> NoReturn:
         """Fail with the gateway's reason, or skip under ``soft_fail``."""
+        if isinstance(error, HailuoTaskFailedError):
+            self._hailuo_failure = error
         if self.soft_fail:
             # Airflow does not log a skip's reason; without this line the gateway's code is lost.
             self.log.warning("%s (soft_fail: skipping)", error)
@@ -146,10 +150,10 @@ class HailuoTaskSensor(BaseSensorOperator):
             self.log.warning("Hailuo task %s: poll failed (%s); poking again", self.hailuo_task_id, error)
             return False
         if task.is_success:
-            return PokeReturnValue(
-                is_done=True, xcom_value=complete(task, context, hook=self.hook, logger=self.log)
-            )
+            self._completed_result = complete(task, context, hook=self.hook, logger=self.log)
+            return PokeReturnValue(is_done=True, xcom_value=self._completed_result)
         if task.is_final:
+            record_failed(task)
             self._fail(failure_error(task))
         self.log.info("Hailuo task %s is %s", task.id, task.status)
         return False
@@ -166,4 +170,26 @@ class HailuoTaskSensor(BaseSensorOperator):
             self._fail(AirflowSensorTimeout(str(error)))
         # Started in the triggerer, the sensor ran nothing on a worker before this point.
         record_task_id(context, task.id)
-        return complete(task, context, hook=self.hook, logger=self.log)
+        self._completed_result = complete(task, context, hook=self.hook, logger=self.log)
+        return self._completed_result
+
+    # -- OpenLineage (called by its listener, when apache-airflow-providers-openlineage is installed) --
+
+    # What this process learned for the OpenLineage events, set where it happens (see the operator).
+    _completed_result: dict[str, Any] | None = None
+    _hailuo_failure: HailuoTaskFailedError | None = None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:  # type: ignore[type-arg]
+        """The video as the output and the gateway's facts as a run facet; a sensor knows no frames."""
+        from airflow_provider_hailuo.lineage import generation_lineage
+
+        return generation_lineage(
+            request=None,
+            result=self._completed_result,
+            failure=self._hailuo_failure,
+            hailuo_task_id=self.hailuo_task_id if isinstance(self.hailuo_task_id, str) else None,
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:  # type: ignore[type-arg]
+        """The same, with what is known: the gateway task, and its error if it failed."""
+        return self.get_openlineage_facets_on_complete(task_instance)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,9 @@ from tests.e2e.cluster import Cluster, max_concurrent_renders, running_cluster
 from tests.e2e.conftest import make_stills, require_postgres
 
 PARALLELISM = 8  # worker slots: far fewer than the videos rendering at once in scenario 1
+EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"  # scenario 10 runs two of them
+# The deployment's prices (scenario 12's run cap needs them; the emulator bills 0.10 for 512P 6 s).
+PRICES = {"minimax_hailuo_02_i2v": {"512P": {"6": "0.10"}, "768P": {"6": "0.28"}}}
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         executor="LocalExecutor",
         home=tmp_path_factory.mktemp("airflow-local"),
         parallelism=PARALLELISM,
+        more_dags=(EXAMPLES,),
+        openlineage=True,  # for scenario 11's DAG only (selectively enabled)
+        connection_extra={"retry_limit": 3, "retry_delay": 0.2, "price_table": PRICES},
     ) as running:
         yield running
 
@@ -274,3 +281,111 @@ def test_9_the_cap_on_tasks_in_flight_is_waited_out_or_never_met_with_a_pool(
     assert max_concurrent_renders(cluster.emulator.tasks()) <= cap
     # The pool keeps the batch under the cap: the gateway never has to refuse.
     assert (refused == 0) if pooled else (refused > 0)
+
+
+def test_10_a_video_made_as_an_asset_starts_the_consumer_which_reads_its_extra(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # The example pair as shipped: the producer's video emits an asset event, and the scheduler,
+    # not the test, starts the consumer's run from it.
+    producer, consumer = "example_hailuo_asset_producer", "example_hailuo_asset_consumer"
+    cluster.emulator.configure(render_seconds=12)  # longer than a deferral takes: see test 6
+    videos = tmp_path / "videos"
+    cluster.run_cli("variables", "set", "hailuo_video_dir", str(videos))
+    run_id = cluster.trigger(producer)
+    assert cluster.wait_for_run(producer, run_id, timeout=180) == "success"
+    video = cluster.xcom(producer, run_id, "harbour_video")
+
+    def consumer_runs() -> list[tuple[str, str]]:
+        return cluster.query(
+            "select run_id, state from dag_run where dag_id = %s and run_type = 'asset_triggered'", consumer
+        )
+
+    def consumer_finished() -> bool:
+        return any(state in ("success", "failed") for _, state in consumer_runs())
+
+    cluster.wait_for(consumer_finished, 120, "the scheduler to run the consumer on the producer's event")
+    ((consumer_run, state),) = consumer_runs()
+    assert state == "success", cluster.task_log(consumer, consumer_run, "new_videos")[-5000:]
+    summary = cluster.xcom(consumer, consumer_run, "new_videos")
+    (gateway_task,) = cluster.emulator.tasks()
+    assert summary["hailuo_task_ids"] == [gateway_task["id"]] == [video["hailuo_task_id"]]
+    assert summary["local_paths"] == [str(videos / f"{gateway_task['id']}.mp4")] == [video["local_path"]]
+    assert Decimal(summary["total_cost"]) == Decimal(gateway_task["cost"]) == Decimal(video["cost"]) > 0
+    assert Path(video["local_path"]).is_file()
+
+
+def test_11_openlineage_events_report_the_video_made_across_a_deferral(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    import json
+
+    cluster.emulator.configure(render_seconds=5)
+    frame = make_stills(tmp_path / "stills", 1) / "still_000.jpg"
+    videos = tmp_path / "videos"
+    run_id = cluster.trigger("e2e_lineage", {"frame": str(frame), "videos": f"{videos}/"})
+    deferred = False
+
+    def watch() -> None:
+        nonlocal deferred
+        deferred = deferred or cluster.count_in_state("e2e_lineage", run_id, "video", "deferred") == 1
+
+    assert cluster.wait_for_run("e2e_lineage", run_id, timeout=180, on_tick=watch) == "success"
+    # execute ran on a worker, the trigger in the triggerer, execute_complete on a worker again.
+    assert deferred
+
+    def task_events() -> list[dict[str, Any]]:
+        if not cluster.openlineage_events.exists():
+            return []
+        parsed = [json.loads(line) for line in cluster.openlineage_events.read_text().splitlines()]
+        return [event for event in parsed if event["job"]["name"] == "e2e_lineage.video"]
+
+    # The worker emits COMPLETE after reporting the task's success: wait for it.
+    def completed() -> bool:
+        return [event["eventType"] for event in task_events()][-1:] == ["COMPLETE"]
+
+    cluster.wait_for(completed, 60, "the COMPLETE event")
+    events = task_events()
+    # One START per worker process (before and after the deferral), one COMPLETE, all one OpenLineage run.
+    assert [event["eventType"] for event in events] == ["START", "START", "COMPLETE"]
+    assert len({event["run"]["runId"] for event in events}) == 1
+    complete = events[-1]
+    (gateway_task,) = cluster.emulator.tasks()
+    video = videos / f"{gateway_task['id']}.mp4"
+    assert task_id_of_video(video.read_bytes()) == gateway_task["id"]
+    assert [(d["namespace"], d["name"]) for d in complete["inputs"]] == [("file", str(frame))]
+    assert [(d["namespace"], d["name"]) for d in complete["outputs"]] == [("file", str(video))]
+    facet = complete["run"]["facets"]["hailuo"]
+    assert facet["hailuoTaskId"] == gateway_task["id"]
+    assert (facet["status"], facet["model"], facet["durationSeconds"], facet["resolution"]) == (
+        "completed",
+        "minimax_hailuo_02_i2v",
+        10,
+        "768P",
+    )
+    assert facet["promptLength"] == len("A lighthouse [push in]")
+    assert Decimal(facet["cost"]) == Decimal(gateway_task["cost"]) > 0
+    assert facet["renderingSeconds"] > 0
+    # The START events come before the gateway's answer: they carry no facts of ours.
+    assert all("hailuo" not in event["run"]["facets"] for event in events[:-1])
+
+
+def test_12_a_runaway_batch_in_parallel_stops_exactly_at_the_run_cap(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # 12 videos at 0.10 on 8 worker slots, committing to the run's 0.50 at about the same time.
+    cluster.emulator.configure(render_seconds=12)  # longer than a deferral takes: see test 6
+    run_id = cluster.trigger("e2e_capped_batch", {"folder": str(make_stills(tmp_path / "stills", 12))})
+    assert cluster.wait_for_run("e2e_capped_batch", run_id, timeout=300) == "failed"
+    videos = {
+        key: value
+        for key, value in cluster.task_states("e2e_capped_batch", run_id).items()
+        if key[0] == "video"
+    }
+    outcomes = sorted(state or "none" for state, _ in videos.values())
+    assert outcomes == ["failed"] * 7 + ["success"] * 5
+    assert all(try_number == 1 for _, try_number in videos.values())  # a cap refusal is not retried
+    stats = cluster.emulator.stats()
+    assert (stats["create"], stats["tasks_created"]) == (5, 5)
+    log = cluster.task_log("e2e_capped_batch", run_id, "video")
+    assert "the DAG run's cost cap is reached" in log

@@ -69,6 +69,12 @@ class RecordingTaskInstance:
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
 
+    def xcom_pull(self, task_ids: str | list[str], key: str = "return_value", **_: Any) -> Any:
+        """This task instance's own XComs: one value for its task id, a list for a list of ids."""
+        if isinstance(task_ids, str):
+            return self.xcom.get(key) if task_ids == self.task_id else None
+        return [self.xcom[key]] if self.task_id in task_ids and key in self.xcom else []
+
 
 class StandInStateStore(dict[str, Any]):
     """Stands in for Airflow 3.3's task state store (a per-task-instance key-value store)."""

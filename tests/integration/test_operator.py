@@ -508,7 +508,7 @@ def test_a_create_whose_answer_was_never_recorded_is_not_sent_again(
     monkeypatch.setattr(HailuoHook, "create_task", accepted_then_killed)
     with pytest.raises(SystemExit):
         operator(wait_for_completion=False).execute(context(store))
-    monkeypatch.undo()
+    monkeypatch.setattr(HailuoHook, "create_task", create_task)  # the connection stays set
     with pytest.raises(HailuoAmbiguousSubmitError, match="remove the record") as info:
         operator(wait_for_completion=False).execute(context(store))
     assert "/state-store/hailuo_task_id on the API server" in str(info.value)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_hailuo.cost import PriceTable
 from airflow_provider_hailuo.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
 from airflow_provider_hailuo.settings import (
@@ -297,3 +298,11 @@ def test_credentials_in_a_frame_root_are_refused_without_being_quoted() -> None:
         frame_roots("s3://admin:hunter2@bucket/stills/")
     assert "hunter2" not in str(info.value)
     assert "admin" not in str(info.value)
+
+
+def test_a_slip_in_the_price_table_fails_only_the_estimate() -> None:
+    # Triggers and sensors read the same connection while paid videos render: they must not fail.
+    text = settings(extras={"price_table": "{"}).price_table_extra
+    with pytest.raises(HailuoValidationError, match="price_table"):
+        PriceTable.from_extra(text)
+    assert settings().price_table_extra is None

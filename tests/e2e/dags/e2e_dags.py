@@ -85,3 +85,20 @@ with DAG(
         timeout=600,
         pool="hailuo_account",
     ).expand(first_frame_image=list_pooled_stills())
+
+
+with DAG(
+    dag_id="e2e_capped_batch",
+    schedule=None,
+    catchup=False,
+    params={"folder": "", "hailuo_max_run_cost_usd": "0.50"},
+) as capped_batch:
+
+    @task
+    def list_capped_stills(**context: Any) -> list[str]:
+        return sorted(str(path) for path in Path(context["params"]["folder"]).glob("*.jpg"))
+
+    # A runaway batch under a run cap: the mapped tasks start together on the executor's slots.
+    HailuoImageToVideoOperator.partial(
+        task_id="video", resolution="512P", deferrable=True, poll_interval=1, timeout=600
+    ).expand(first_frame_image=list_capped_stills())
