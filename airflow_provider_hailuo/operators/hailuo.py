@@ -33,6 +33,7 @@ from airflow_provider_hailuo.exceptions import (
     HailuoError,
     HailuoNotFoundError,
     HailuoQuotaWaitExpiredError,
+    HailuoTaskFailedError,
     HailuoTransientError,
     HailuoValidationError,
 )
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from tenacity import Retrying
 
-    from airflow_provider_hailuo.exceptions import HailuoTaskFailedError
     from airflow_provider_hailuo.hooks.hailuo import HailuoHook
     from airflow_provider_hailuo.protocol import HailuoTask
 
@@ -327,15 +327,15 @@ class HailuoImageToVideoOperator(BaseOperator):
                 # Built once: a refused create goes again with the same body (a file object frame
                 # cannot be read twice, and a 20 MB frame need not be read and encoded again).
                 body = self.hook.prepare_create_body(request)
+                intent = JobRecord(
+                    request=fingerprint,
+                    hailuo_task_id=None,
+                    recorded_at=time.time(),
+                    estimate=None if estimate is None else format_usd(estimate),
+                    carried=format_usd(carried),
+                )
                 task_id = self._create_until_accepted(
-                    body,
-                    records,
-                    fingerprint,
-                    previous=record,
-                    estimate=estimate,
-                    carried=carried,
-                    refusals=refusals,
-                    quota_deadline=quota_deadline,
+                    body, records, intent, record, refusals=refusals, quota_deadline=quota_deadline
                 )
             except HailuoAmbiguousSubmitError:
                 raise  # the gateway may have taken it: the estimate stays committed
@@ -359,7 +359,6 @@ class HailuoImageToVideoOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the result on success; an exception on anything else."""
-        from airflow_provider_hailuo.exceptions import HailuoTaskFailedError
         from airflow_provider_hailuo.triggers.hailuo import task_from_event
 
         try:
@@ -559,20 +558,16 @@ class HailuoImageToVideoOperator(BaseOperator):
         self,
         body: dict[str, Any],
         records: RecordStore | None,
-        fingerprint: str,
-        *,
+        intent: JobRecord,
         previous: JobRecord | None,
-        estimate: Decimal | None,
-        carried: Decimal,
+        *,
         refusals: int,
         quota_deadline: float | None,
     ) -> str:
         """Send the create, waiting for the gateway's quota after each refusal (see max_quota_wait)."""
         while True:
             try:
-                return self._create(
-                    body, records, fingerprint, previous=previous, estimate=estimate, carried=carried
-                )
+                return self._create(body, records, intent, previous)
             except HailuoTransientError as refusal:
                 if not self._waits_for_quota(refusal):
                     raise
@@ -580,27 +575,15 @@ class HailuoImageToVideoOperator(BaseOperator):
                 quota_deadline = self._wait_for_quota(refusal, refusals, quota_deadline)
 
     def _create(
-        self,
-        body: dict[str, Any],
-        records: RecordStore | None,
-        fingerprint: str,
-        *,
-        previous: JobRecord | None,
-        estimate: Decimal | None,
-        carried: Decimal,
+        self, body: dict[str, Any], records: RecordStore | None, intent: JobRecord, previous: JobRecord | None
     ) -> str:
-        """Send the create (a quota refusal raised at once when this task waits for quota itself)."""
+        """Send the create (a quota refusal raised at once when this task waits for quota itself);
+        ``intent`` is recorded first when the task is ``durable``."""
         retry_refusals = self.max_quota_wait == 0
         if records is None:
             return self.hook.create_task(body, retry_refusals=retry_refusals)
-        record = JobRecord(
-            request=fingerprint,
-            hailuo_task_id=None,
-            recorded_at=time.time(),
-            estimate=None if estimate is None else format_usd(estimate),
-            carried=format_usd(carried),
-        )
-        return self._submit(body, records, record, previous, retry_refusals=retry_refusals)
+        intent = replace(intent, recorded_at=time.time())
+        return self._submit(body, records, intent, previous, retry_refusals=retry_refusals)
 
     def _submit(
         self,
