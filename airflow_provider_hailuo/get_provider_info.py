@@ -30,7 +30,8 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Hailuo",
                 "external-doc-url": "https://doc.vtrix.ai/docs/api/minimax/minimax-hailuo-02-i2v",
-                "tags": ["software"],
+                # From Airflow's own list (provider.yaml schema, 3.3): what the integration is.
+                "tags": ["generative-ai", "ai-inference", "service"],
             }
         ],
         "operators": [

@@ -13,6 +13,9 @@ import pytest
 
 from airflow_provider_hailuo.emulator.sandbox import configure_local_airflow, migrate_metadata_db
 
+# The emulator's fixtures, loaded as the README tells users to load them.
+pytest_plugins = ["airflow_provider_hailuo.emulator.pytest_plugin"]
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "dags_examples"
 TEST_DAGS = REPO / "tests" / "dags"

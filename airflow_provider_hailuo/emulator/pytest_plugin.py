@@ -1,7 +1,11 @@
-"""Pytest fixtures for testing DAGs and code against the gateway emulator (a ``pytest11`` plugin).
+"""Pytest fixtures for testing DAGs and code against the gateway emulator.
 
-Pytest loads this module in every session of every project that installs the provider, so it
-imports nothing heavy: the emulator (aiohttp, Airflow) is imported only when a fixture is used.
+Opt-in, not a ``pytest11`` entry point: an Airflow image with the provider installed serves many
+projects, and their pytest sessions should not grow ``hailuo_*`` fixtures (or import this
+package) unasked. A project loads it with ``pytest_plugins =
+["airflow_provider_hailuo.emulator.pytest_plugin"]`` in its top conftest.py, or ``-p
+airflow_provider_hailuo.emulator.pytest_plugin``. It imports nothing heavy: the emulator
+(aiohttp, Airflow) is imported only when a fixture is used.
 """
 
 from __future__ import annotations

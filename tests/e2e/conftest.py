@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_3_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_3_PLUS
 
 # The suite drives the newest Airflow's processes (API server, DAG processor) and its dependencies
 # (the e2e extra) live in that venv only: under Airflow 2.11 and 3.1 (the unit and integration

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from airflow_provider_hailuo.emulator import EmulatorServer
-from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_0_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
 from tests.integration.support import load_dag, task_results
 
 try:

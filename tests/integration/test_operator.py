@@ -25,7 +25,7 @@ from airflow_provider_hailuo.links import HailuoVideoLink
 from airflow_provider_hailuo.operators.hailuo import GENERATION_FIELDS, HailuoImageToVideoOperator
 from airflow_provider_hailuo.protocol import ERROR_CODES
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
-from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
 from tests.integration.support import (
     RESULT_KEYS,
     RecordingTaskInstance,

@@ -21,7 +21,7 @@ from airflow_provider_hailuo.durable import (
 )
 from airflow_provider_hailuo.exceptions import HailuoError
 from airflow_provider_hailuo.params import GenerationRequest
-from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_0_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
 from tests.integration.support import StandInStateStore
 
 

@@ -21,7 +21,7 @@ from airflow_provider_hailuo.storage import (
     redact_uri,
     uri_scheme,
 )
-from airflow_provider_hailuo.version_compat import AIRFLOW_V_3_0_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
 
 
 def airflow_registry() -> set[str]:

@@ -1,4 +1,8 @@
-"""What the running Airflow can do, decided once (the official providers keep the same module)."""
+"""What the running Airflow can do, decided once, for the tests that differ by version.
+
+The provider itself asks Airflow what it can do (``hasattr``, imports) rather than its version, so
+this lives with the tests, and ``packaging`` is a test dependency only.
+"""
 
 from __future__ import annotations
 
