@@ -25,7 +25,7 @@ define venv
 endef
 
 $(VENV)/.installed-stamp: pyproject.toml requirements/lock.txt
-	$(call venv,$(VENV),requirements/lock.txt,test$(comma)e2e$(comma)bench)
+	$(call venv,$(VENV),requirements/lock.txt,test$(comma)e2e$(comma)bench$(comma)package)
 
 $(VENV2)/.installed-stamp: pyproject.toml requirements/lock-airflow-2.txt
 	$(call venv,$(VENV2),requirements/lock-airflow-2.txt,test)
@@ -65,7 +65,8 @@ bench: $(VENV)/.installed-stamp
 
 # Re-resolve the pinned trees after changing dependencies in pyproject.toml.
 lock: $(VENV)/.installed-stamp
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra e2e --extra bench --universal -o requirements/lock.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra e2e --extra bench --extra package --universal \
+		-o requirements/lock.txt
 	$(VENV)/bin/uv pip compile pyproject.toml requirements/airflow-2.in --extra test --python-version 3.11 \
 		-o requirements/lock-airflow-2.txt
 	# Airflow 3.1.8 (with the FAB provider, whose wtforms the connection form needs before 3.2) as

@@ -51,6 +51,10 @@ def test_the_sdist_carries_what_a_packager_needs_to_rebuild_and_test(dists: dict
 
 
 def test_twine_accepts_both_distributions(dists: dict[str, Path]) -> None:
+    pytest.importorskip(
+        "twine",
+        reason="twine 7 cannot be installed beside Airflow 2.11 or 3.1: checked on the newest Airflow",
+    )
     checked = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", str(dists["wheel"]), str(dists["sdist"])],
         capture_output=True,
