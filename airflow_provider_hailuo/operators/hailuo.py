@@ -80,7 +80,9 @@ def _store_retrying() -> Retrying:
     """Retries of a write to the durable record store (1 s, then 2 s)."""
     from tenacity import Retrying, stop_after_attempt, wait_incrementing
 
-    return Retrying(stop=stop_after_attempt(_RECORD_ATTEMPTS), wait=wait_incrementing(start=1), reraise=True)
+    return Retrying(
+        stop=stop_after_attempt(_RECORD_ATTEMPTS), wait=wait_incrementing(start=1, increment=1), reraise=True
+    )
 
 
 def _is_template(value: object) -> bool:

@@ -543,11 +543,14 @@ def test_a_task_id_that_cannot_be_recorded_is_kept_not_thrown_away(
 
 
 def test_a_failed_cleanup_does_not_hide_why_the_create_failed(
-    fast_connection: str, hailuo_emulator: EmulatorServer
+    fast_connection: str, hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
     hailuo_emulator.client.add_fault("status", target="create", http_status=400, message="bad frame")
     with pytest.raises(HailuoError, match="bad frame"):
         operator(wait_for_completion=False).execute(context(FlakyStateStore(fail_deletes=True)))
+    assert waits == [1, 2]  # the store is tried three times, a second apart, then two
 
 
 @pytest.mark.parametrize(
