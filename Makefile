@@ -1,17 +1,28 @@
 # Two commands matter: `make demo` (the main job) and `make test` (the whole suite).
 # Each creates what it needs on first use; only python3 (3.11+) and make are assumed.
 #
-# `make test` checks lint, types, then runs the suite on three Airflows, each from its own pinned
-# lock file: the newest Airflow 3 (.venv, with the end-to-end scenarios on real Airflow
-# processes), Airflow 3.1 (.venv-airflow31, standing for 3.0-3.2: no task state store) and
-# Airflow 2.11 (.venv-airflow2).
+# `make test` checks lint and types, then runs the unit and integration suites on every Airflow
+# line the README claims, each from its own pinned lock file, several at once (they mostly wait
+# on the emulator and Airflow's subprocesses, and each has its own Airflow home and SQLite
+# database), and the install of the built wheel into fresh virtualenvs; then, alone, the
+# end-to-end scenarios on real Airflow processes (newest Airflow); last, the README's
+# compatibility table is checked against what those runs recorded.
 PYTHON ?= python3
-VENV := .venv
-VENV2 := .venv-airflow2
-VENV31 := .venv-airflow31
 PYTEST_ARGS ?=
+# How many suites run at once in `make test`; 1 runs them one after another.
+TEST_JOBS ?= 3
+# The newest Airflow 3 (requirements/lock.txt), with the end-to-end, benchmark and packaging extras.
+VENV := .venv
+# Older Airflow lines: requirements/airflow-X.in says what is asked, requirements/lock-airflow-X.txt
+# pins what was resolved (see `lock`), .venv-airflow-X holds it, `make test-airflow-X` tests it.
+OLD_AIRFLOWS := 3.2 3.1 3.0 2.11
+# What each pytest session records (Airflow version, suites, outcome), read by compat_table.py.
+RESULTS := test-results
+export HAILUO_TEST_RESULTS := $(CURDIR)/$(RESULTS)
 
-.PHONY: demo test test-airflow3 test-airflow31 test-airflow2 lint typecheck bench lock clean
+.PHONY: demo test test-airflow3 test-airflow3-suites test-e2e test-install test-suites lint typecheck compat-table \
+	compat-table-write bench lock clean \
+	$(addprefix test-airflow-,$(OLD_AIRFLOWS))
 
 comma := ,
 
@@ -27,11 +38,15 @@ endef
 $(VENV)/.installed-stamp: pyproject.toml requirements/lock.txt
 	$(call venv,$(VENV),requirements/lock.txt,test$(comma)e2e$(comma)bench$(comma)package)
 
-$(VENV2)/.installed-stamp: pyproject.toml requirements/lock-airflow-2.txt
-	$(call venv,$(VENV2),requirements/lock-airflow-2.txt,test)
+# $(call old_airflow,X): the virtualenv and the test target of the older Airflow line X.
+define old_airflow
+.venv-airflow-$(1)/.installed-stamp: pyproject.toml requirements/lock-airflow-$(1).txt
+	$$(call venv,.venv-airflow-$(1),requirements/lock-airflow-$(1).txt,test)
 
-$(VENV31)/.installed-stamp: pyproject.toml requirements/lock-airflow-3.1.txt
-	$(call venv,$(VENV31),requirements/lock-airflow-3.1.txt,test)
+test-airflow-$(1): .venv-airflow-$(1)/.installed-stamp
+	.venv-airflow-$(1)/bin/pytest --basetemp=/tmp/hailuo-pytest-airflow-$(1) --ignore=tests/install $$(PYTEST_ARGS)
+endef
+$(foreach v,$(OLD_AIRFLOWS),$(eval $(call old_airflow,$(v))))
 
 demo: $(VENV)/.installed-stamp
 	$(VENV)/bin/python dags_examples/run_demo.py
@@ -43,16 +58,38 @@ lint: $(VENV)/.installed-stamp
 typecheck: $(VENV)/.installed-stamp
 	$(VENV)/bin/mypy
 
+# Everything on the newest Airflow, the end-to-end scenarios included.
 test-airflow3: $(VENV)/.installed-stamp
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-airflow2: $(VENV2)/.installed-stamp
-	$(VENV2)/bin/pytest $(PYTEST_ARGS)
+# The parts of test-airflow3 that `make test` runs apart: the unit and integration suites beside
+# the other lines, the end-to-end scenarios (real Airflow processes, timing-sensitive) alone.
+test-airflow3-suites: $(VENV)/.installed-stamp
+	$(VENV)/bin/pytest --basetemp=/tmp/hailuo-pytest-airflow3 --ignore=tests/e2e --ignore=tests/install $(PYTEST_ARGS)
 
-test-airflow31: $(VENV31)/.installed-stamp
-	$(VENV31)/bin/pytest $(PYTEST_ARGS)
+test-e2e: $(VENV)/.installed-stamp
+	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
 
-test: lint typecheck test-airflow3 test-airflow31 test-airflow2
+# The built wheel into fresh virtualenvs with a plain Airflow 3.3 and 2.11 (no lock file), as a
+# user installs it: `airflow providers list` shows it, the example DAG runs against the emulator.
+test-install: $(VENV)/.installed-stamp
+	$(VENV)/bin/pytest --basetemp=/tmp/hailuo-pytest-install tests/install $(PYTEST_ARGS)
+
+test-suites: test-airflow3-suites test-install $(addprefix test-airflow-,$(OLD_AIRFLOWS))
+
+test: lint typecheck
+	rm -rf $(RESULTS)
+	$(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) test-suites
+	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory compat-table
+
+# The README's table of what CI ran, checked against the records the test runs just wrote;
+# compat-table-write rewrites it from them (after a full `make test`).
+compat-table: $(VENV)/.installed-stamp
+	$(VENV)/bin/python -m tests.compat_table --check
+
+compat-table-write: $(VENV)/.installed-stamp
+	$(VENV)/bin/python -m tests.compat_table --write
 
 # Measurements, not pass/fail: each prints tables with ratios against baselines run beside it.
 bench: $(VENV)/.installed-stamp
@@ -64,19 +101,30 @@ bench: $(VENV)/.installed-stamp
 	$(VENV)/bin/python benchmarks/rate_limit.py
 
 # Re-resolve the pinned trees after changing dependencies in pyproject.toml.
+#
+# Airflow 3.0-3.2 are resolved as of about a week after each one's release (--exclude-newer):
+# resolved with today's packages they break at run time (the task SDK and the API server disagree
+# about request bodies, fastapi and cadwyn moved on), which Airflow's own constraints files
+# prevent, and those cannot be fetched here. Only this project's own newer need (common-compat)
+# is exempt. 3.0 and 3.1 also take the FAB provider: its wtforms draws the connection form before
+# 3.2. Airflow 2.11 and the newest Airflow 3 resolve with today's packages.
 lock: $(VENV)/.installed-stamp
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra e2e --extra bench --extra package --universal \
 		-o requirements/lock.txt
-	$(VENV)/bin/uv pip compile pyproject.toml requirements/airflow-2.in --extra test --python-version 3.11 \
-		-o requirements/lock-airflow-2.txt
-	# Airflow 3.1.8 (with the FAB provider, whose wtforms the connection form needs before 3.2) as
-	# of a week after its release (2026-03-11): resolved with today's packages, Airflow 3.0-3.2
-	# break at run time (the task SDK and the API server disagree, fastapi and cadwyn moved on),
-	# and Airflow's constraints files cannot be fetched here. Only this project's own newer need
-	# (common-compat) is exempt.
-	$(VENV)/bin/uv pip compile pyproject.toml requirements/airflow-3.1.in --extra test --python-version 3.11 \
-		--exclude-newer 2026-03-18 --exclude-newer-package "apache-airflow-providers-common-compat=2026-12-02" \
-		-o requirements/lock-airflow-3.1.txt
+	$(call lock_old,2.11,)
+	# 3.0.6 was released on 2025-08-29.
+	$(call lock_old,3.0,--exclude-newer 2025-09-05)
+	# 3.1.8 was released on 2026-03-11.
+	$(call lock_old,3.1,--exclude-newer 2026-03-18)
+	# 3.2.2 was released on 2026-05-29.
+	$(call lock_old,3.2,--exclude-newer 2026-06-05)
+
+# $(call lock_old,X,UV_ARGS): requirements/lock-airflow-X.txt from requirements/airflow-X.in.
+define lock_old
+	$(VENV)/bin/uv pip compile pyproject.toml requirements/airflow-$(1).in --extra test --python-version 3.11 \
+		$(if $(2),$(2) --exclude-newer-package "apache-airflow-providers-common-compat=2026-12-02") \
+		-o requirements/lock-airflow-$(1).txt
+endef
 
 clean:
-	rm -rf $(VENV) $(VENV2) $(VENV31) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(addprefix .venv-airflow-,$(OLD_AIRFLOWS)) $(RESULTS) .pytest_cache .mypy_cache .ruff_cache

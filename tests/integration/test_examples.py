@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hailuo.emulator import EmulatorServer
+from tests.airflow_versions import XFAIL_OUTLETS_ON_3_0
 from tests.integration.support import DAG_FILES, load_dag, task_results
 
 EXAMPLES = sorted(path.stem for path in DAG_FILES["examples"].glob("example_*.py"))
@@ -35,7 +36,13 @@ def test_the_folder_loads_in_a_dagbag_without_import_errors() -> None:
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.parametrize("example", EXAMPLES)
+@pytest.mark.parametrize(
+    "example",
+    [
+        pytest.param(example, marks=XFAIL_OUTLETS_ON_3_0) if example.endswith("_producer") else example
+        for example in EXAMPLES
+    ],
+)
 def test_each_example_runs_to_success(
     fast_connection: str,
     hailuo_emulator: EmulatorServer,

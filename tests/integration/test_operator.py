@@ -25,7 +25,11 @@ from airflow_provider_hailuo.links import HailuoVideoLink
 from airflow_provider_hailuo.operators.hailuo import GENERATION_FIELDS, HailuoImageToVideoOperator
 from airflow_provider_hailuo.protocol import ERROR_CODES
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
+from tests.airflow_versions import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+    XFAIL_RETRY_AFTER_DEFERRAL_ON_3_0,
+)
 from tests.integration.support import (
     RESULT_KEYS,
     RecordingTaskInstance,
@@ -294,7 +298,9 @@ def test_a_dag_run_renders_templates_and_returns_the_result(
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.parametrize("mode", ["deferrable", "sync"])
+@pytest.mark.parametrize(
+    "mode", [pytest.param("deferrable", marks=XFAIL_RETRY_AFTER_DEFERRAL_ON_3_0), "sync"]
+)
 def test_a_retry_resumes_the_gateway_task_instead_of_paying_twice(
     fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
 ) -> None:

@@ -42,6 +42,13 @@ def test_the_wheel_carries_the_runtime_package_and_its_license_only(dists: dict[
     assert f"{PACKAGE}/emulator/pytest_plugin.py" in names  # the fixtures users test their DAGs with
     assert f"Version: {__version__}" in metadata.splitlines()  # the one version string
     assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    # Source, issues, changelog and documentation (Airflow 3.3+ shows the last as documentation-url)
+    project_urls = {
+        line.split(": ", 1)[1].split(",")[0]
+        for line in metadata.splitlines()
+        if line.startswith("Project-URL: ")
+    }
+    assert project_urls == {"Source", "Documentation", "Changelog", "Issues"}
 
 
 def test_the_sdist_carries_what_a_packager_needs_to_rebuild_and_test(dists: dict[str, Path]) -> None:

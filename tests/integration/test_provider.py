@@ -34,9 +34,16 @@ def cli(*args: str) -> str:
 
 
 def json_output(text: str) -> Any:
-    """The JSON document in a CLI's output (Airflow may print log lines before it)."""
-    start = min(i for i in (text.find("["), text.find("{")) if i >= 0)
-    return json.loads(text[start:])
+    """The JSON document that ends a CLI's output (Airflow may print log lines, some starting with
+    "[info", before it)."""
+    lines = text.splitlines()
+    for start in reversed(range(len(lines))):
+        if lines[start].startswith(("[", "{")):
+            try:
+                return json.loads("\n".join(lines[start:]))
+            except json.JSONDecodeError:
+                continue
+    raise AssertionError(f"no JSON document in the output:\n{text[-2000:]}")
 
 
 def connection_type() -> dict[str, Any]:

@@ -1,29 +1,29 @@
 """The emulator's pytest fixtures are opt-in: a project's pytest session without the opt-in has
-none of them, and one with the README's line gets a running emulator and a connection."""
+none of them, and one with the README's line runs the README's first DAG and its test against
+the emulator."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 OPT_IN = 'pytest_plugins = ["airflow_provider_hailuo.emulator.pytest_plugin"]\n'
-A_DAG_AUTHORS_TEST = """
-from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+STILL = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
 
 
-def test_a_video_against_the_emulator(hailuo_connection, hailuo_emulator):
-    from airflow_provider_hailuo.params import GenerationRequest
-
-    hook = HailuoHook(hailuo_connection)
-    task_id = hook.submit(GenerationRequest(first_frame_image="https://example.com/still.png"))
-    assert hook.wait_for_task(task_id, poll_interval=0.05, timeout=30).is_success
-    assert hailuo_emulator.client.stats()["create"] == 1
-"""
+def readme_python(section: str) -> list[str]:
+    """The Python code blocks of the README's section ``section`` (a heading line), in order."""
+    text = re.split(r"\n#+ ", README.split(f"\n{section}\n", 1)[1], maxsplit=1)[0]
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
-def pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def pytest_in(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     # Another project's session: its own rootdir, none of this repository's configuration.
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(project), *args],
@@ -31,7 +31,7 @@ def pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTEST_ADDOPTS": ""},
+        env=env or {**os.environ, "PYTEST_ADDOPTS": ""},
         check=False,
     )
 
@@ -44,10 +44,30 @@ def test_without_the_opt_in_a_session_has_no_hailuo_fixtures(tmp_path: Path) -> 
     assert "airflow_provider_hailuo" not in listed.stdout
 
 
-def test_the_readmes_line_gives_a_dag_author_the_emulator(tmp_path: Path) -> None:
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+def test_the_readmes_first_dag_and_its_test_pass_with_the_readmes_line(
+    tmp_path: Path, airflow_db: None
+) -> None:
+    # The README's own first DAG and DAG test, as a DAG author copies them, with the frame and the
+    # download folder pointed at real places.
+    (first_dag,) = readme_python("## Install")
+    (dag_test,) = readme_python("### Testing your own DAGs")
+    assert "/data/stills/lighthouse.jpg" in first_dag
+    assert '"/data/videos/"' in first_dag
+    assert OPT_IN.strip() in README
+    first_dag = first_dag.replace("/data/stills/lighthouse.jpg", str(STILL))
+    first_dag = first_dag.replace('"/data/videos/"', repr(f"{tmp_path / 'videos'}/"))
+    # A DAG author's project: DAGs in dags/ (Airflow's dags_folder), tests in tests/, run against
+    # this session's migrated metadata database.
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "pytest.ini").write_text("[pytest]\npythonpath = dags\n")
     (tmp_path / "conftest.py").write_text(OPT_IN)
-    (tmp_path / "test_my_dag.py").write_text(A_DAG_AUTHORS_TEST)
-    ran = pytest_in(tmp_path)
+    (tmp_path / "dags" / "lighthouse.py").write_text(first_dag)
+    (tmp_path / "tests" / "test_lighthouse.py").write_text(dag_test)
+    env = {**os.environ, "PYTEST_ADDOPTS": "", "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags")}
+    env.pop("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", None)  # this suite's own DAG bundles
+    ran = pytest_in(tmp_path, env=env)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
     assert "1 passed" in ran.stdout
+    (video,) = (tmp_path / "videos").glob("task_*.mp4")
+    assert video.stat().st_size > 0

@@ -21,12 +21,12 @@ from airflow_provider_hailuo.storage import (
     redact_uri,
     uri_scheme,
 )
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
 
 
 def airflow_registry() -> set[str]:
-    """What Airflow's own get_fs resolves, asked directly."""
-    if AIRFLOW_V_3_0_PLUS:
+    """What Airflow's own get_fs resolves, asked directly (the task SDK has its own from 3.1)."""
+    if AIRFLOW_V_3_1_PLUS:
         from airflow.sdk.io.fs import _register_filesystems
     else:
         from airflow.io import _register_filesystems  # type: ignore[attr-defined,no-redef]
