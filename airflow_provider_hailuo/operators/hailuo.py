@@ -235,6 +235,8 @@ class HailuoImageToVideoOperator(BaseOperator):
         )
         # The gateway task this try works on, once known: what on_kill reports.
         self._hailuo_task_id: str | None = None
+        # The try running now, told to the triggers it defers to (they echo it in their events).
+        self._try_number: int | None = None
         self._validate_literals()
 
     def _validate_literals(self) -> None:
@@ -287,11 +289,28 @@ class HailuoImageToVideoOperator(BaseOperator):
         quota_deadline: float | None = None,
     ) -> Any:
         """Resume after waiting for the gateway's quota in the triggerer: send the create again."""
+        if self._resumed_by_an_earlier_try(context, event):
+            return self.execute(context)
         return self._run(context, refusals=refusals, quota_deadline=quota_deadline)
+
+    def _resumed_by_an_earlier_try(self, context: Context, event: dict[str, Any] | None) -> bool:
+        """Whether Airflow resumed this try with an earlier try's event (see is_from_an_earlier_try);
+        the try then starts afresh, and its durable record finds the gateway task."""
+        from airflow_provider_hailuo.triggers.base import is_from_an_earlier_try
+
+        if not is_from_an_earlier_try(event, context["ti"].try_number):
+            return False
+        self.log.warning(
+            "Airflow resumed try %s with the event of an earlier try (%s): starting this try afresh",
+            context["ti"].try_number,
+            event.get("message") or event.get("status") if event else None,
+        )
+        return True
 
     def _run(self, context: Context, *, refusals: int, quota_deadline: float | None) -> Any:
         """Everything from the rendered parameters to the result; ``refusals`` and
         ``quota_deadline`` carry an earlier quota wait of this try over a deferral."""
+        self._try_number = context["ti"].try_number
         # Checked again after rendering, before anything is sent (also covers mapped values);
         # the hook logs the warnings when it submits.
         request = self.generation_request()
@@ -363,6 +382,8 @@ class HailuoImageToVideoOperator(BaseOperator):
         """Resume after the trigger: the result on success; an exception on anything else."""
         from airflow_provider_hailuo.triggers.hailuo import task_from_event
 
+        if self._resumed_by_an_earlier_try(context, event):
+            return self.execute(context)  # type: ignore[no-any-return]
         try:
             task = task_from_event(event)
         except HailuoTaskFailedError as failure:
@@ -548,6 +569,7 @@ class HailuoImageToVideoOperator(BaseOperator):
                     not_before=wait.not_before,
                     spacing=wait.spacing,
                     end_time=deadline,
+                    try_number=self._try_number,
                 ),
                 method_name=self.execute_after_quota_wait.__name__,
                 kwargs={"refusals": refusals, "quota_deadline": deadline},
@@ -667,6 +689,7 @@ class HailuoImageToVideoOperator(BaseOperator):
                 hailuo_conn_id=self.hailuo_conn_id,
                 poll_interval=self.poll_interval,
                 end_time=time.time() + self.timeout,
+                try_number=self._try_number,
             ),
             method_name="execute_complete",
             # Airflow's own deadline is a backstop behind the trigger's end time, which fails

@@ -127,6 +127,7 @@ class HailuoTaskSensor(BaseSensorOperator):
                 hailuo_conn_id=self.hailuo_conn_id,
                 poll_interval=self.poll_interval,
                 end_time=time.time() + float(self.timeout),
+                try_number=context["ti"].try_number,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + self.poll_interval + DEFERRAL_GRACE_SECONDS),
@@ -159,8 +160,15 @@ class HailuoTaskSensor(BaseSensorOperator):
         return False
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        from airflow_provider_hailuo.triggers.base import is_from_an_earlier_try
         from airflow_provider_hailuo.triggers.hailuo import task_from_event
 
+        if is_from_an_earlier_try(event, context["ti"].try_number):
+            # Airflow 3.0/3.1.0 resumed this retry with the failed try's event: wait afresh.
+            self.log.warning(
+                "Airflow resumed try %s with an earlier try's event: waiting afresh", context["ti"].try_number
+            )
+            return self.execute(context)  # type: ignore[no-any-return]
         try:
             task = task_from_event(event)
         except HailuoTaskFailedError as error:

@@ -54,6 +54,7 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
     :param poll_interval: seconds between polls.
     :param end_time: Unix time after which a ``timeout`` event is yielded; ``None`` waits for as
         long as Airflow's own deferral timeout allows. An absolute time survives triggerer restarts.
+    :param try_number: the try of the task that deferred, echoed in the event.
     """
 
     def __init__(
@@ -62,8 +63,9 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         hailuo_conn_id: str = HailuoHook.default_conn_name,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         end_time: float | None = None,
+        try_number: int | None = None,
     ) -> None:
-        super().__init__(hailuo_conn_id)
+        super().__init__(hailuo_conn_id, try_number)
         self.hailuo_task_id = hailuo_task_id
         self.poll_interval = poll_interval
         self.end_time = end_time
@@ -76,6 +78,7 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
                 "hailuo_conn_id": self.hailuo_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "try_number": self.try_number,
             },
         )
 

@@ -41,10 +41,18 @@ class HailuoQuotaWaitTrigger(HailuoBaseTrigger):
         or a backoff).
     :param spacing: seconds between two tasks' turns.
     :param end_time: Unix time at which the task returns whatever its turn: its quota wait is over.
+    :param try_number: the try of the task that deferred, echoed in the event.
     """
 
-    def __init__(self, hailuo_conn_id: str, not_before: float, spacing: float, end_time: float) -> None:
-        super().__init__(hailuo_conn_id)
+    def __init__(
+        self,
+        hailuo_conn_id: str,
+        not_before: float,
+        spacing: float,
+        end_time: float,
+        try_number: int | None = None,
+    ) -> None:
+        super().__init__(hailuo_conn_id, try_number)
         self.not_before = not_before
         self.spacing = spacing
         self.end_time = end_time
@@ -57,6 +65,7 @@ class HailuoQuotaWaitTrigger(HailuoBaseTrigger):
                 "not_before": self.not_before,
                 "spacing": self.spacing,
                 "end_time": self.end_time,
+                "try_number": self.try_number,
             },
         )
 

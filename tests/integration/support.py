@@ -62,6 +62,7 @@ class RecordingTaskInstance:
 
     stats_tags: dict[str, str] = {}
     dag_id, run_id, task_id, map_index = "hailuo_dag", "manual__2026-12-01", "video", -1
+    try_number = 1
 
     def __init__(self) -> None:
         self.xcom: dict[str, Any] = {}

@@ -34,14 +34,11 @@ from airflow_provider_hailuo.metrics import (
 )
 from airflow_provider_hailuo.params import DEFAULT_MODEL, GenerationRequest
 from airflow_provider_hailuo.protocol import HailuoTask
-from tests.airflow_versions import XFAIL_RETRY_AFTER_DEFERRAL_ON_3_0
 from tests.dags.hailuo_metrics_dags import BATCH_DURATIONS, BATCH_RESOLUTION, FRAME
 from tests.integration.support import REPO
 
 PREFIX = "airflow"
 MODES = ["deferrable", "sync"]
-# A retry of a deferred task, which dag.test() on Airflow 3.0 cannot run.
-RETRY_MODES = [pytest.param("deferrable", marks=XFAIL_RETRY_AFTER_DEFERRAL_ON_3_0), "sync"]
 _RESULT_MARK = "HAILUO_METRICS_RESULT "
 # The child: one dag.test() run per line read, then each task instance's state and return value.
 _WORKER = f"""
@@ -234,7 +231,7 @@ def test_a_batch_counts_each_video_and_sums_its_cost_exactly(
     assert len(named(run.metrics, QUEUE_TIME)) == len(named(run.metrics, RENDER_TIME)) == len(BATCH_DURATIONS)
 
 
-@pytest.mark.parametrize("mode", RETRY_MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_a_failed_gateway_task_is_counted_once_by_its_code_and_the_retry_as_a_new_video(
     hailuo_emulator: EmulatorServer, worker: MetricsWorker, mode: str
 ) -> None:
@@ -253,7 +250,7 @@ def test_a_failed_gateway_task_is_counted_once_by_its_code_and_the_retry_as_a_ne
     assert result["cost"] == "0.28"
 
 
-@pytest.mark.parametrize("mode", RETRY_MODES)
+@pytest.mark.parametrize("mode", MODES)
 def test_a_retry_that_resumes_the_gateway_task_counts_no_second_submit(
     hailuo_emulator: EmulatorServer, worker: MetricsWorker, mode: str
 ) -> None:

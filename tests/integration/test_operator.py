@@ -28,7 +28,6 @@ from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from tests.airflow_versions import (
     AIRFLOW_V_3_0_PLUS,
     AIRFLOW_V_3_3_PLUS,
-    XFAIL_RETRY_AFTER_DEFERRAL_ON_3_0,
 )
 from tests.integration.support import (
     RESULT_KEYS,
@@ -134,7 +133,8 @@ def test_deferral_hands_the_triggerer_nothing_secret_and_records_the_task_id(
     trigger = deferred.value.trigger
     assert isinstance(trigger, HailuoTaskTrigger)
     _, kwargs = trigger.serialize()
-    assert set(kwargs) == {"hailuo_task_id", "hailuo_conn_id", "poll_interval", "end_time"}
+    assert set(kwargs) == {"hailuo_task_id", "hailuo_conn_id", "poll_interval", "end_time", "try_number"}
+    assert kwargs["try_number"] == ctx["ti"].try_number
     serialised = json.dumps(kwargs)
     assert hailuo_emulator.api_key not in serialised
     assert "base64" not in serialised
@@ -298,9 +298,7 @@ def test_a_dag_run_renders_templates_and_returns_the_result(
 
 
 @pytest.mark.usefixtures("airflow_db")
-@pytest.mark.parametrize(
-    "mode", [pytest.param("deferrable", marks=XFAIL_RETRY_AFTER_DEFERRAL_ON_3_0), "sync"]
-)
+@pytest.mark.parametrize("mode", ["deferrable", "sync"])
 def test_a_retry_resumes_the_gateway_task_instead_of_paying_twice(
     fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
 ) -> None:
@@ -457,6 +455,32 @@ def test_a_retry_waits_for_the_running_task(fast_connection: str, hailuo_emulato
         operator(deferrable=True).execute(context(store))
     assert deferred.value.trigger.serialize()[1]["hailuo_task_id"] == task_id
     assert hailuo_emulator.client.stats()["create"] == 1
+
+
+def test_a_retry_resumed_with_the_failed_tries_event_resumes_the_same_gateway_task(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    # Airflow 3.0/3.1.0 resume a retry in execute_complete with the event that failed the try
+    # before (apache/airflow#56704): taken as is, every retry would fail the same way.
+    hailuo_emulator.client.configure(render_seconds=30)
+    store, task_id = first_try(hailuo_emulator)
+    stale = {
+        "status": "error",
+        "hailuo_task_id": task_id,
+        "message": "HTTP 401",
+        "task": None,
+        "try_number": 1,
+    }
+    retry = context(store)
+    retry["ti"].try_number = 2
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(deferrable=True).execute_complete(retry, stale)
+    _, kwargs = deferred.value.trigger.serialize()
+    assert (kwargs["hailuo_task_id"], kwargs["try_number"]) == (task_id, 2)
+    assert hailuo_emulator.client.stats()["create"] == 1
+    # The same try's own event is the answer, not an earlier try's.
+    with pytest.raises(HailuoError, match="HTTP 401"):
+        operator(deferrable=True).execute_complete(retry, {**stale, "try_number": 2})
 
 
 @pytest.mark.parametrize("ending", ["failed", "cancelled", "forgotten", "other parameters", "durable=False"])

@@ -60,7 +60,7 @@ def test_a_refused_create_defers_to_the_triggerer_with_nothing_secret(
     trigger = deferred.value.trigger
     assert isinstance(trigger, HailuoQuotaWaitTrigger)
     _, kwargs = trigger.serialize()
-    assert set(kwargs) == {"hailuo_conn_id", "not_before", "spacing", "end_time"}
+    assert set(kwargs) == {"hailuo_conn_id", "not_before", "spacing", "end_time", "try_number"}
     assert hailuo_emulator.api_key not in json.dumps(kwargs)
     # The token bucket's next token is a minute away: the Retry-After is honoured, and the wait
     # is bounded by max_quota_wait (the smaller of it and timeout) from the first refusal.
@@ -110,6 +110,25 @@ def test_a_refusal_after_the_quota_deadline_fails_and_names_the_settings(
     refuse_creates(hailuo_emulator, times=1)
     with pytest.raises(HailuoQuotaWaitExpiredError):  # the deadline carried over the deferral
         op.execute_after_quota_wait(context(), None, refusals=3, quota_deadline=time.time() - 1)
+    assert hailuo_emulator.client.stats()["tasks_created"] == 0
+
+
+def test_a_retry_resumed_with_an_earlier_tries_quota_turn_starts_its_own_wait(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    # Airflow 3.0/3.1.0 resume a retry with the earlier try's event and kwargs (apache/airflow#56704):
+    # its spent quota deadline must not fail the new try.
+    refuse_creates(hailuo_emulator, times=1, retry_after=30)
+    retry = context()
+    retry["ti"].try_number = 2
+    op = operator(deferrable=True, max_quota_wait=600)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute_after_quota_wait(
+            retry, {"status": "quota_turn", "try_number": 1}, refusals=3, quota_deadline=time.time() - 1
+        )
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["try_number"] == 2
+    assert kwargs["end_time"] > time.time() + 30  # a wait of its own, not the spent one
     assert hailuo_emulator.client.stats()["tasks_created"] == 0
 
 

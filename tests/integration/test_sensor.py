@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import HailuoValidationError
@@ -142,3 +142,25 @@ def test_poking_rides_out_transient_faults(
     state, _ = run_sensor(mode, task_id)
     assert state == "success"
     assert hailuo_emulator.client.faults() == []
+
+
+def test_a_retry_resumed_with_the_failed_tries_event_waits_afresh(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    # Airflow 3.0/3.1.0 resume a retry with the event that failed the try before
+    # (apache/airflow#56704): the sensor waits again instead of failing every retry the same way.
+    hailuo_emulator.client.configure(render_seconds=30)
+    task_id = started_elsewhere(fast_connection)
+    retry = {"ti": RecordingTaskInstance()}
+    retry["ti"].try_number = 2
+    sensor = HailuoTaskSensor(task_id="wait", hailuo_task_id=task_id, deferrable=True)
+    stale = {
+        "status": "error",
+        "hailuo_task_id": task_id,
+        "message": "HTTP 401",
+        "task": None,
+        "try_number": 1,
+    }
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute_complete(retry, stale)  # type: ignore[arg-type]
+    assert deferred.value.trigger.serialize()[1]["try_number"] == 2

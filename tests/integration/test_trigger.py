@@ -40,7 +40,9 @@ def run(trigger: HailuoTaskTrigger) -> dict[str, Any]:
 def test_it_serialises_only_what_identifies_the_work(
     fast_connection: str, hailuo_emulator: EmulatorServer
 ) -> None:
-    trigger = HailuoTaskTrigger("task_abc", fast_connection, poll_interval=2.5, end_time=1_900_000_000.0)
+    trigger = HailuoTaskTrigger(
+        "task_abc", fast_connection, poll_interval=2.5, end_time=1_900_000_000.0, try_number=3
+    )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_hailuo.triggers.hailuo.HailuoTaskTrigger"
     assert kwargs == {
@@ -48,7 +50,9 @@ def test_it_serialises_only_what_identifies_the_work(
         "hailuo_conn_id": fast_connection,
         "poll_interval": 2.5,
         "end_time": 1_900_000_000.0,
+        "try_number": 3,  # echoed in its event: a retry can tell an earlier try's event
     }
+    assert trigger.event({"status": "success"}).payload["try_number"] == 3
     assert hailuo_emulator.api_key not in json.dumps(kwargs)
     rebuilt = HailuoTaskTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
