@@ -16,9 +16,9 @@ VENV := .venv
 # Older Airflow lines: requirements/airflow-X.in says what is asked, requirements/lock-airflow-X.txt
 # pins what was resolved (see `lock`), .venv-airflow-X holds it, `make test-airflow-X` tests it.
 OLD_AIRFLOWS := 3.2 3.1 3.0 2.11
-# What each pytest session records (Airflow version, suites, outcome), read by compat_table.py.
-RESULTS := test-results
-export HAILUO_TEST_RESULTS := $(CURDIR)/$(RESULTS)
+# What each pytest session of `make test` records (Airflow and Python version, suites, outcome),
+# read by compat_table.py; the folder is emptied first, so only this run's records count.
+RECORD_RESULTS := HAILUO_TEST_RESULTS=$(CURDIR)/test-results
 
 .PHONY: demo test test-airflow3 test-airflow3-suites test-e2e test-install test-suites lint typecheck compat-table \
 	compat-table-write bench lock clean \
@@ -44,7 +44,7 @@ define old_airflow
 	$$(call venv,.venv-airflow-$(1),requirements/lock-airflow-$(1).txt,test)
 
 test-airflow-$(1): .venv-airflow-$(1)/.installed-stamp
-	.venv-airflow-$(1)/bin/pytest --basetemp=/tmp/hailuo-pytest-airflow-$(1) --ignore=tests/install $$(PYTEST_ARGS)
+	.venv-airflow-$(1)/bin/pytest --ignore=tests/install $$(PYTEST_ARGS)
 endef
 $(foreach v,$(OLD_AIRFLOWS),$(eval $(call old_airflow,$(v))))
 
@@ -65,7 +65,7 @@ test-airflow3: $(VENV)/.installed-stamp
 # The parts of test-airflow3 that `make test` runs apart: the unit and integration suites beside
 # the other lines, the end-to-end scenarios (real Airflow processes, timing-sensitive) alone.
 test-airflow3-suites: $(VENV)/.installed-stamp
-	$(VENV)/bin/pytest --basetemp=/tmp/hailuo-pytest-airflow3 --ignore=tests/e2e --ignore=tests/install $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --ignore=tests/e2e --ignore=tests/install $(PYTEST_ARGS)
 
 test-e2e: $(VENV)/.installed-stamp
 	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
@@ -73,15 +73,16 @@ test-e2e: $(VENV)/.installed-stamp
 # The built wheel into fresh virtualenvs with a plain Airflow 3.3 and 2.11 (no lock file), as a
 # user installs it: `airflow providers list` shows it, the example DAG runs against the emulator.
 test-install: $(VENV)/.installed-stamp
-	$(VENV)/bin/pytest --basetemp=/tmp/hailuo-pytest-install tests/install $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests/install $(PYTEST_ARGS)
 
 test-suites: test-airflow3-suites test-install $(addprefix test-airflow-,$(OLD_AIRFLOWS))
 
+# --output-sync (GNU make 4+) keeps each suite's output together.
 test: lint typecheck
-	rm -rf $(RESULTS)
-	$(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) test-suites
-	$(MAKE) --no-print-directory test-e2e
-	$(MAKE) --no-print-directory compat-table
+	rm -rf test-results
+	$(RECORD_RESULTS) $(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) test-suites
+	$(RECORD_RESULTS) $(MAKE) --no-print-directory test-e2e
+	$(RECORD_RESULTS) $(MAKE) --no-print-directory compat-table
 
 # The README's table of what CI ran, checked against the records the test runs just wrote;
 # compat-table-write rewrites it from them (after a full `make test`).
@@ -89,7 +90,7 @@ compat-table: $(VENV)/.installed-stamp
 	$(VENV)/bin/python -m tests.compat_table --check
 
 compat-table-write: $(VENV)/.installed-stamp
-	$(VENV)/bin/python -m tests.compat_table --write
+	$(RECORD_RESULTS) $(VENV)/bin/python -m tests.compat_table --write
 
 # Measurements, not pass/fail: each prints tables with ratios against baselines run beside it.
 bench: $(VENV)/.installed-stamp
@@ -127,4 +128,4 @@ define lock_old
 endef
 
 clean:
-	rm -rf $(VENV) $(addprefix .venv-airflow-,$(OLD_AIRFLOWS)) $(RESULTS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(addprefix .venv-airflow-,$(OLD_AIRFLOWS)) test-results .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class RunRecord:
     airflow: str  # the Airflow version that ran, e.g. "3.1.8"
     suites: tuple[str, ...]  # folders under tests/ whose tests ran
     passed: bool
+    python: str  # "3.11"
 
 
 def results_dir() -> Path | None:
@@ -41,13 +43,18 @@ def record(airflow: str, suites: Iterable[str], passed: bool) -> None:
     ordered = [suite for suite in SUITES if suite in set(suites)]
     # One file per record: sessions of several Airflows write into the folder at the same time.
     (where / f"{airflow}-{uuid.uuid4().hex[:8]}.json").write_text(
-        json.dumps({"airflow": airflow, "suites": ordered, "passed": passed})
+        json.dumps({"airflow": airflow, "suites": ordered, "passed": passed, "python": _python()})
     )
+
+
+def _python() -> str:
+    major, minor, _ = platform.python_version_tuple()
+    return f"{major}.{minor}"
 
 
 def read(where: Path) -> list[RunRecord]:
     records = []
     for path in sorted(where.glob("*.json")):
         raw = json.loads(path.read_text())
-        records.append(RunRecord(raw["airflow"], tuple(raw["suites"]), bool(raw["passed"])))
+        records.append(RunRecord(raw["airflow"], tuple(raw["suites"]), bool(raw["passed"]), raw["python"]))
     return records

@@ -34,11 +34,15 @@ def render(records: list[RunRecord]) -> str:
     suites: dict[str, set[str]] = {}
     for run in records:
         suites.setdefault(run.airflow, set()).update(run.suites)
+    pythons: dict[str, set[str]] = {}
+    for run in records:
+        pythons.setdefault(run.airflow, set()).add(run.python)
     rows = [
-        f"| {airflow} | {', '.join(SUITE_NAMES[s] for s in SUITES if s in suites[airflow])} |"
+        f"| {airflow} | {', '.join(sorted(pythons[airflow]))} | "
+        f"{', '.join(SUITE_NAMES[s] for s in SUITES if s in suites[airflow])} |"
         for airflow in sorted(suites, key=_version_key, reverse=True)
     ]
-    return "\n".join([START, "| Airflow | suites passed in CI (Python 3.11) |", "|---|---|", *rows, END])
+    return "\n".join([START, "| Airflow | Python | suites passed |", "|---|---|---|", *rows, END])
 
 
 def readme_table(readme: str) -> str:

@@ -32,18 +32,34 @@ def airflow_db() -> None:
     migrate_metadata_db()
 
 
-# The suites (folders under tests/) in which a test passed in this session, for ci_results. The
-# install tests record the Airflows they install themselves, not the one this session runs.
+# What this session proves, for ci_results: the suites (folders under tests/) in which a test
+# passed, claimed only for a whole suite (nothing deselected, no single files or tests named) and
+# only if the session passed; a failed session is recorded as failed. The install tests record the
+# Airflows they install themselves, not the one this session runs.
 _suites_passed: set[str] = set()
+_narrowed: list[bool] = [False]
+
+
+def _suite(nodeid: str) -> str:
+    """The suite of a test, from its node id (relative to the repository, whatever the cwd)."""
+    parts = nodeid.split("::")[0].split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        _narrowed[0] = True
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.passed:
-        suite = Path(report.fspath).resolve().relative_to(REPO / "tests").parts[0]
-        if suite != "install":
-            _suites_passed.add(suite)
+    if report.when == "call" and report.passed and _suite(report.nodeid) not in ("", "install"):
+        _suites_passed.add(_suite(report.nodeid))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _suites_passed:
-        ci_results.record(version("apache-airflow"), _suites_passed, passed=exitstatus == 0)
+    named = [arg for arg in session.config.args if "::" in arg or arg.endswith(".py")]
+    collected = {_suite(item.nodeid) for item in session.items} - {"", "install"}
+    if exitstatus != 0 and collected:
+        ci_results.record(version("apache-airflow"), collected, passed=False)
+    elif _suites_passed and not named and not _narrowed[0]:
+        ci_results.record(version("apache-airflow"), _suites_passed, passed=True)

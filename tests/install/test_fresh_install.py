@@ -1,15 +1,16 @@
 """The install path of the README, walked as a new user walks it.
 
 First an Airflow as its users have it: a fresh virtualenv with Airflow 3.3.2 or 2.11.2 and the
-dependencies of the day a week after its release (what its constraints file pins; those files
-cannot be fetched here). Then the README's command, a separate install of the built wheel with
-``apache-airflow`` pinned to the version there, no lock file and no constraints (as Airflow's
-documentation asks for providers added later): Airflow stays as it was, the provider shows in
-``airflow providers list``, and the README's first example DAG, copied into a new Airflow home,
-runs with ``airflow dags test`` against the emulator the wheel installs as ``hailuo-emulator``.
+dependencies of the day a week after its release (close to what its constraints file pins; those
+files cannot be fetched here). Then the README's command, a separate install of the built wheel with
+``apache-airflow`` pinned to ``$(airflow version)``, no lock file and no constraints (as Airflow's
+documentation asks for providers added later), run by pip in a shell: Airflow stays as it was,
+the provider shows in ``airflow providers list``, and the first example DAG
+(dags_examples/example_hailuo_image_to_video.py), copied into a new Airflow home, runs with
+``airflow dags test`` against the emulator the wheel installs as ``hailuo-emulator``.
 
-uv does the installing (resolving as pip would, from uv's cache on a warm machine); the rest is
-the ``airflow`` command a user types. Each run is recorded for the README's table of what CI
+uv makes the Airflow of the first step (pip cannot resolve "as of a day"); the rest is the
+commands a user types. Each run is recorded for the README's table of what CI
 tested (tests/ci_results.py).
 """
 
@@ -85,28 +86,33 @@ def test_the_wheel_installs_into_an_airflow_and_runs_the_example(
     airflow_version: str, wheel: Path, tmp_path: Path, start_emulator: Callable[[Path], str]
 ) -> None:
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "uv", "venv", "--quiet", "--python", sys.executable, venv)
+    run(sys.executable, "-m", "uv", "venv", "--quiet", "--seed", "--python", sys.executable, venv)
     python = venv / "bin" / "python"
     install = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python]
     run(*install, "--exclude-newer", AIRFLOWS[airflow_version], f"apache-airflow=={airflow_version}")
     # That day's common-compat is older than the provider needs: the README's command upgrades it.
     assert installed(python, "apache-airflow-providers-common-compat") < (1, 23)
-    run(*install, f"apache-airflow=={airflow_version}", wheel)  # the README's command
-    assert installed(python, "apache-airflow-providers-common-compat") >= (1, 23)
-    assert run(python, "-c", "import airflow; print(airflow.__version__)").strip() == airflow_version
 
     home, dags, videos = tmp_path / "airflow", tmp_path / "airflow" / "dags", tmp_path / "videos"
-    dags.mkdir(parents=True)
-    shutil.copy(REPO / "dags_examples" / f"{EXAMPLE}.py", dags)
-    shutil.copytree(REPO / "dags_examples" / "images", dags / "images")
-    url = start_emulator(venv / "bin")
-    assert url.startswith("http://127.0.0.1:")
     env = {
         "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
         "HOME": str(tmp_path),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    # The README's command, by pip in a shell, with the wheel for the package's name.
+    readme_command = 'pip install --quiet "apache-airflow==$(airflow version)" "$WHEEL"'
+    run("bash", "-c", readme_command, env={**env, "WHEEL": str(wheel)})
+    assert installed(python, "apache-airflow-providers-common-compat") >= (1, 23)
+    assert run(python, "-c", "import airflow; print(airflow.__version__)").strip() == airflow_version
+
+    dags.mkdir(parents=True)
+    shutil.copy(REPO / "dags_examples" / f"{EXAMPLE}.py", dags)
+    shutil.copytree(REPO / "dags_examples" / "images", dags / "images")
+    url = start_emulator(venv / "bin")
+    assert url.startswith("http://127.0.0.1:")
+    env |= {
         "AIRFLOW_CONN_HAILUO_DEFAULT": json.dumps(
             {"conn_type": "hailuo", "host": url, "password": DEFAULT_API_KEY}
         ),
