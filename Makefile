@@ -20,7 +20,7 @@ OLD_AIRFLOWS := 3.2 3.1 3.0 2.11
 # read by compat_table.py; the folder is emptied first, so only this run's records count.
 RECORD_RESULTS := HAILUO_TEST_RESULTS=$(CURDIR)/test-results
 
-.PHONY: demo test test-airflow3 test-airflow3-suites test-e2e test-install test-suites lint typecheck compat-table \
+.PHONY: browser demo test test-airflow3 test-airflow3-suites test-e2e test-install test-suites lint typecheck compat-table \
 	compat-table-write bench lock clean \
 	$(addprefix test-airflow-,$(OLD_AIRFLOWS))
 
@@ -43,10 +43,19 @@ define old_airflow
 .venv-airflow-$(1)/.installed-stamp: pyproject.toml requirements/lock-airflow-$(1).txt
 	$$(call venv,.venv-airflow-$(1),requirements/lock-airflow-$(1).txt,test)
 
-test-airflow-$(1): .venv-airflow-$(1)/.installed-stamp
+test-airflow-$(1): .venv-airflow-$(1)/.installed-stamp browser
 	.venv-airflow-$(1)/bin/pytest --ignore=tests/install $$(PYTEST_ARGS)
 endef
 $(foreach v,$(OLD_AIRFLOWS),$(eval $(call old_airflow,$(v))))
+
+# The UI view tests (tests/integration/test_ui_views.py) drive Debian's chromium through its
+# chromium-driver. Installed here when missing and this is root on Debian; otherwise those tests
+# fail saying what is missing (they never pass without a browser).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "No chromium/chromedriver, and cannot install them here: the UI view tests will fail." >&2; fi
 
 demo: $(VENV)/.installed-stamp
 	$(VENV)/bin/python dags_examples/run_demo.py
@@ -59,12 +68,12 @@ typecheck: $(VENV)/.installed-stamp
 	$(VENV)/bin/mypy
 
 # Everything on the newest Airflow, the end-to-end scenarios included.
-test-airflow3: $(VENV)/.installed-stamp
+test-airflow3: $(VENV)/.installed-stamp browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The parts of test-airflow3 that `make test` runs apart: the unit and integration suites beside
 # the other lines, the end-to-end scenarios (real Airflow processes, timing-sensitive) alone.
-test-airflow3-suites: $(VENV)/.installed-stamp
+test-airflow3-suites: $(VENV)/.installed-stamp browser
 	$(VENV)/bin/pytest --ignore=tests/e2e --ignore=tests/install $(PYTEST_ARGS)
 
 test-e2e: $(VENV)/.installed-stamp

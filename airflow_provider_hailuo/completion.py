@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_hailuo.assets import annotate_outlet_events
-from airflow_provider_hailuo.links import XCOM_VIDEO_URL_KEY
 from airflow_provider_hailuo.metrics import record_completed
 from airflow_provider_hailuo.urls import without_query
+from airflow_provider_hailuo.xcoms import XCOM_VIDEO_URL_KEY
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

@@ -51,6 +51,30 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.hooks.hailuo"]}],
         "extra-links": ["airflow_provider_hailuo.links.HailuoVideoLink"],
+        # Also an ``airflow.plugins`` entry point: Airflow reads this list only when
+        # ``[core] lazy_discover_providers`` is off.
+        "plugins": [
+            {"name": "hailuo", "plugin-class": "airflow_provider_hailuo.ui.plugin.HailuoViewsPlugin"}
+        ],
+        "config": {
+            "hailuo": {
+                "description": "The Hailuo provider's views in the Airflow UI (Airflow 3.1+).",
+                "options": {
+                    "ui_video_folders": {
+                        "description": (
+                            "Comma-separated folders on the API server's machine whose downloaded "
+                            "videos (the operator's download_to) the video views may play. A video "
+                            "elsewhere, or in object storage, plays from the gateway's URL while it "
+                            "is valid. Empty: none."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/data/videos",
+                        "default": "",
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_hailuo.hooks.hailuo.HailuoHook",

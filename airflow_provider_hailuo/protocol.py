@@ -251,22 +251,29 @@ class HailuoTask:
 
     def timings(self) -> dict[str, float]:
         """Seconds spent queued and rendering, where the metadata has the timestamps to tell."""
-        stamps = {
-            key: _parse_time(self.metadata.get(key)) for key in ("in_queue_at", "started_at", "completed_at")
-        }
-        queued, started, completed = stamps["in_queue_at"], stamps["started_at"], stamps["completed_at"]
-        result: dict[str, float] = {}
-        if queued and started:
-            result["queued_seconds"] = (started - queued).total_seconds()
-        if started and completed:
-            result["rendering_seconds"] = (completed - started).total_seconds()
-        elif queued and completed:
-            result["total_seconds"] = (completed - queued).total_seconds()
-        return result
+        return timings_of(self.metadata)
 
     def describe_failure(self) -> str:
         what = self.error.describe() if self.error else "the gateway gave no error details"
         return f"Hailuo task {self.id} {self.status}: {what}"
+
+
+def timings_of(metadata: Mapping[str, Any]) -> dict[str, float]:
+    """Seconds spent queued and rendering, from a task's metadata (or a result's), where it tells.
+
+    ``queued_seconds`` and ``rendering_seconds`` when the gateway stamped the start of rendering,
+    else ``total_seconds`` from queueing to completion.
+    """
+    stamps = {key: _parse_time(metadata.get(key)) for key in ("in_queue_at", "started_at", "completed_at")}
+    queued, started, completed = stamps["in_queue_at"], stamps["started_at"], stamps["completed_at"]
+    result: dict[str, float] = {}
+    if queued and started:
+        result["queued_seconds"] = (started - queued).total_seconds()
+    if started and completed:
+        result["rendering_seconds"] = (completed - started).total_seconds()
+    elif queued and completed:
+        result["total_seconds"] = (completed - queued).total_seconds()
+    return result
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -38,7 +38,7 @@ from airflow_provider_hailuo.exceptions import (
     HailuoValidationError,
 )
 from airflow_provider_hailuo.images import check_source, shown_value
-from airflow_provider_hailuo.links import HailuoVideoLink, record_task_id
+from airflow_provider_hailuo.links import HailuoVideoLink
 from airflow_provider_hailuo.params import (
     BOOL_PARAMETERS,
     DEFAULT_MODEL,
@@ -49,6 +49,7 @@ from airflow_provider_hailuo.protocol import failure_error, still_rendering_warn
 from airflow_provider_hailuo.quota import is_quota_refusal, plan_wait
 from airflow_provider_hailuo.spend import RUN_CAP_PARAM, RunBudget
 from airflow_provider_hailuo.storage import check_destination, normalise_destination
+from airflow_provider_hailuo.xcoms import record_failure, record_request, record_task_id
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -366,6 +367,7 @@ class HailuoImageToVideoOperator(BaseOperator):
                 raise
         self._hailuo_task_id = task_id
         record_task_id(context, task_id)
+        record_request(context, request)
         if not self.wait_for_completion:
             self.log.info("Not waiting for Hailuo task %s (wait_for_completion=False)", task_id)
             return task_id
@@ -375,6 +377,7 @@ class HailuoImageToVideoOperator(BaseOperator):
             task = self.hook.wait_for_task(task_id, poll_interval=self.poll_interval, timeout=self.timeout)
         if not task.is_success:
             self._hailuo_failure = failure_error(task)
+            record_failure(context, self._hailuo_failure)
             raise self._hailuo_failure
         return self._deliver(task, context)
 
@@ -388,6 +391,7 @@ class HailuoImageToVideoOperator(BaseOperator):
             task = task_from_event(event)
         except HailuoTaskFailedError as failure:
             self._hailuo_failure = failure
+            record_failure(context, failure)
             raise
         self._hailuo_task_id = task.id
         return self._deliver(task, context)

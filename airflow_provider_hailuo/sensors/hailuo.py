@@ -29,9 +29,10 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTransientError,
     HailuoValidationError,
 )
-from airflow_provider_hailuo.links import HailuoVideoLink, record_task_id
+from airflow_provider_hailuo.links import HailuoVideoLink
 from airflow_provider_hailuo.metrics import record_failed
 from airflow_provider_hailuo.protocol import failure_error
+from airflow_provider_hailuo.xcoms import record_failure, record_task_id
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -133,10 +134,11 @@ class HailuoTaskSensor(BaseSensorOperator):
             timeout=timedelta(seconds=float(self.timeout) + self.poll_interval + DEFERRAL_GRACE_SECONDS),
         )
 
-    def _fail(self, error: Exception) -> NoReturn:
+    def _fail(self, error: Exception, context: Context) -> NoReturn:
         """Fail with the gateway's reason, or skip under ``soft_fail``."""
         if isinstance(error, HailuoTaskFailedError):
             self._hailuo_failure = error
+            record_failure(context, error)
         if self.soft_fail:
             # Airflow does not log a skip's reason; without this line the gateway's code is lost.
             self.log.warning("%s (soft_fail: skipping)", error)
@@ -155,7 +157,7 @@ class HailuoTaskSensor(BaseSensorOperator):
             return PokeReturnValue(is_done=True, xcom_value=self._completed_result)
         if task.is_final:
             record_failed(task)
-            self._fail(failure_error(task))
+            self._fail(failure_error(task), context)
         self.log.info("Hailuo task %s is %s", task.id, task.status)
         return False
 
@@ -172,10 +174,10 @@ class HailuoTaskSensor(BaseSensorOperator):
         try:
             task = task_from_event(event)
         except HailuoTaskFailedError as error:
-            self._fail(error)
+            self._fail(error, context)
         except HailuoTimeoutError as error:
             # A timeout means what it does in poke mode: no retry (and a skip under soft_fail).
-            self._fail(AirflowSensorTimeout(str(error)))
+            self._fail(AirflowSensorTimeout(str(error)), context)
         # Started in the triggerer, the sensor ran nothing on a worker before this point.
         record_task_id(context, task.id)
         self._completed_result = complete(task, context, hook=self.hook, logger=self.log)

@@ -36,10 +36,12 @@ def test_the_wheel_carries_the_runtime_package_and_its_license_only(dists: dict[
     with zipfile.ZipFile(dists["wheel"]) as wheel:
         names = wheel.namelist()
         metadata = wheel.read(f"{dist_info}/METADATA").decode()
+        entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
     assert {name.split("/")[0] for name in names} == {PACKAGE, dist_info}
     assert f"{dist_info}/licenses/LICENSE" in names
     assert f"{PACKAGE}/py.typed" in names
     assert f"{PACKAGE}/emulator/pytest_plugin.py" in names  # the fixtures users test their DAGs with
+    assert f"{PACKAGE}/ui/templates/task.html" in names  # the UI views' pages
     assert f"Version: {__version__}" in metadata.splitlines()  # the one version string
     assert "License-Expression: Apache-2.0" in metadata.splitlines()
     # Source, issues, changelog and documentation (Airflow 3.3+ shows the last as documentation-url)
@@ -49,6 +51,8 @@ def test_the_wheel_carries_the_runtime_package_and_its_license_only(dists: dict[
         if line.startswith("Project-URL: ")
     }
     assert project_urls == {"Source", "Documentation", "Changelog", "Issues"}
+    # The UI plugin: Airflow reads the provider info's "plugins" only with lazy discovery off.
+    assert "[airflow.plugins]\nhailuo = airflow_provider_hailuo.ui.plugin:HailuoViewsPlugin" in entry_points
 
 
 def test_the_sdist_carries_what_a_packager_needs_to_rebuild_and_test(dists: dict[str, Path]) -> None:

@@ -1,0 +1,28 @@
+"""The API server's auth manager in the UI view tests: Airflow's simple auth manager, with one
+user ("outsider") who may not read the DAGs whose videos the tests show.
+
+Airflow's simple auth manager lets every role read every DAG; a per-DAG refusal needs a manager
+that says no, as a deployment's FAB or Keycloak roles would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+OUTSIDER = "outsider"
+HIDDEN_DAG_PREFIX = "hailuo_ui_"
+
+
+class OneUserLockedOutAuthManager(SimpleAuthManager):
+    def is_authorized_dag(
+        self, *, method: Any, user: Any, access_entity: Any = None, details: Any = None
+    ) -> bool:
+        dag_id = getattr(details, "id", None)
+        if user.get_name() == OUTSIDER and (dag_id is None or str(dag_id).startswith(HIDDEN_DAG_PREFIX)):
+            return False
+        allowed: bool = super().is_authorized_dag(
+            method=method, user=user, access_entity=access_entity, details=details
+        )
+        return allowed
