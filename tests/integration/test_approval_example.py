@@ -1,0 +1,94 @@
+"""The approval example end to end (Airflow 3.1+): a batch rendered against the emulator, each
+video reviewed through Airflow's REST API on a real API server, only the approved one published."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_hailuo.emulator.server import EmulatorServer
+from tests.airflow_versions import AIRFLOW_V_3_3_PLUS
+from tests.integration.airflow_ui import ApiServer, api_server
+from tests.integration.support import load_dag, task_results
+
+pytestmark = pytest.mark.skipif(
+    not AIRFLOW_V_3_1_PLUS, reason="human-in-the-loop operators came with Airflow 3.1"
+)
+DAG_ID = "example_hailuo_approval"
+
+
+class Reviewer(threading.Thread):
+    """Answers each review as it appears, as a person in the UI would: publish map index 0 only."""
+
+    def __init__(self, server: ApiServer) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.answered: dict[int, list[str]] = {}
+        self.bodies: dict[int, str] = {}
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import requests
+
+        token = self.server.token("admin")
+        headers = {"Authorization": f"Bearer {token}"}
+        while not self.stop.wait(0.5):
+            try:
+                response = requests.get(
+                    f"{self.server.url}/api/v2/dags/{DAG_ID}/dagRuns/~/hitlDetails",
+                    headers=headers,
+                    timeout=30,
+                )
+                response.raise_for_status()
+                for detail in response.json()["hitl_details"]:
+                    instance = detail["task_instance"]
+                    map_index = instance["map_index"]
+                    if detail["response_received"] or map_index in self.answered:
+                        continue
+                    choice = ["Publish"] if map_index == 0 else ["Reject"]
+                    answer = requests.patch(
+                        f"{self.server.url}/api/v2/dags/{DAG_ID}/dagRuns/{instance['dag_run_id']}"
+                        f"/taskInstances/review/{map_index}/hitlDetails",
+                        headers=headers,
+                        json={"chosen_options": choice},
+                        timeout=30,
+                    )
+                    answer.raise_for_status()
+                    self.answered[map_index] = choice
+                    self.bodies[map_index] = detail["body"]
+            except Exception as error:  # reported by the test, not lost in the thread
+                self.errors.append(repr(error))
+
+
+def test_only_the_approved_video_is_published(
+    airflow_db: None, hailuo_emulator: EmulatorServer, fast_connection: str, tmp_path: Path
+) -> None:
+    drafts, published = tmp_path / "drafts", tmp_path / "published"
+    with api_server(Path(os.environ["AIRFLOW_HOME"]), {}) as server:
+        reviewer = Reviewer(server)
+        reviewer.start()
+        try:
+            dag_run = load_dag("examples", DAG_ID, DAG_ID).test(
+                run_conf={"drafts": str(drafts), "published": str(published)}
+            )
+        finally:
+            reviewer.stop.set()
+            reviewer.join()
+    assert reviewer.errors == []
+    assert reviewer.answered == {0: ["Publish"], 1: ["Reject"]}
+    results = task_results(dag_run)
+    assert {state for state, _ in results.values()} == {"success"}, results
+    videos: list[dict[str, Any]] = [results[("video", index)][1] for index in (0, 1)]
+    # The reviewer was pointed at the video's own view, with its gateway task and cost.
+    assert "tasks/video/mapped/0/plugin/hailuo-video" in reviewer.bodies[0]
+    assert videos[1]["hailuo_task_id"] in reviewer.bodies[1]
+    approved = Path(videos[0]["local_path"])
+    assert results[("publish", -1)][1] == [str(published / approved.name)]
+    assert sorted(path.name for path in published.iterdir()) == [approved.name]
+    assert (published / approved.name).read_bytes() == approved.read_bytes()
+    assert len(list(drafts.iterdir())) == 2  # the rejected draft stays a draft
