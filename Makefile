@@ -20,7 +20,7 @@ OLD_AIRFLOWS := 3.2 3.1 3.0 2.11
 # read by compat_table.py; the folder is emptied first, so only this run's records count.
 RECORD_RESULTS := HAILUO_TEST_RESULTS=$(CURDIR)/test-results
 
-.PHONY: browser demo test test-airflow3 test-airflow3-suites test-e2e test-install test-suites lint typecheck compat-table \
+.PHONY: browser screenshots demo test test-airflow3 test-airflow3-suites test-e2e test-install test-suites lint typecheck compat-table \
 	compat-table-write bench lock clean \
 	$(addprefix test-airflow-,$(OLD_AIRFLOWS))
 
@@ -56,6 +56,12 @@ browser:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "No chromium/chromedriver, and cannot install them here: the UI view tests will fail." >&2; fi
+
+# The README's two screenshots of the UI tabs, taken by the UI view tests in Chromium.
+screenshots: $(VENV)/.installed-stamp browser
+	$(VENV)/bin/pytest tests/integration/test_ui_views.py -k airflow_ui_shows_the_views
+	cp test-results/screenshots/ui-task-tab.png docs/images/hailuo-video-tab.png
+	cp test-results/screenshots/ui-run-tab.png docs/images/hailuo-videos-tab.png
 
 demo: $(VENV)/.installed-stamp
 	$(VENV)/bin/python dags_examples/run_demo.py
