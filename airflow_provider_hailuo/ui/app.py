@@ -46,7 +46,7 @@ def video_folders() -> list[Path]:
 
 
 def parse_map_index(value: str) -> int:
-    """The UI fills ``{MAP_INDEX}`` for mapped task instances only (3.1 leaves it as written)."""
+    """The UI fills ``{MAP_INDEX}`` for mapped task instances only (it stays as written otherwise)."""
     try:
         return int(value)
     except ValueError:
@@ -80,7 +80,7 @@ def create_app() -> FastAPI:
     @app.exception_handler(HTTPException)
     async def refused(request: Request, exc: HTTPException) -> Response:
         # Shown inside the UI's frame: a sentence, not a JSON body.
-        return _render("refused.html", exc.status_code, status_code_=exc.status_code, detail=exc.detail)
+        return _render("refused.html", exc.status_code, http_status=exc.status_code, detail=exc.detail)
 
     @app.get(TASK_PAGE, response_class=HTMLResponse, dependencies=[ReadXComs])
     def task_view(

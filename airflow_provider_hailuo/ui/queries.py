@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
-from airflow_provider_hailuo.ui.records import HAILUO_OPERATORS, VIEW_XCOM_KEYS, VideoRecord, video_record
+from airflow_provider_hailuo.ui.records import (
+    HAILUO_OPERATORS,
+    HAILUO_XCOM_KEYS,
+    VIEW_XCOM_KEYS,
+    VideoRecord,
+    video_record,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -50,7 +56,8 @@ def run_records(
     xcoms: dict[TaskKey, dict[str, Any]] = defaultdict(dict)
     for row in session.scalars(xcom_query):
         xcoms[(row.task_id, row.map_index)][row.key] = _xcom_value(row)
-    task_ids_with_xcoms = {key[0] for key in xcoms}
+    made_videos = {key for key, values in xcoms.items() if any(k in values for k in HAILUO_XCOM_KEYS)}
+    task_ids_with_xcoms = {key[0] for key in made_videos}
     instances = session.execute(
         ti_query.where(
             or_(TaskInstance.operator.in_(HAILUO_OPERATORS), TaskInstance.task_id.in_(task_ids_with_xcoms))
@@ -63,7 +70,7 @@ def run_records(
             None if state is None else str(state),
             xcoms.get((ti_task_id, ti_map_index), {}),
         )
-        for ti_task_id, ti_map_index, state, _operator in instances
-        if (ti_task_id, ti_map_index) in xcoms or _operator in HAILUO_OPERATORS
+        for ti_task_id, ti_map_index, state, operator in instances
+        if (ti_task_id, ti_map_index) in made_videos or operator in HAILUO_OPERATORS
     ]
     return sorted(records, key=lambda record: (record.task_id, record.map_index))

@@ -23,8 +23,11 @@ from airflow_provider_hailuo.xcoms import (
 )
 
 RETURN_VALUE_KEY = "return_value"
-# Every XCom key a view reads; a task instance with none of them made no Hailuo video.
-VIEW_XCOM_KEYS = (XCOM_TASK_ID_KEY, XCOM_REQUEST_KEY, XCOM_FAILURE_KEY, RETURN_VALUE_KEY)
+# The provider's own XComs: a task instance with none of them made no Hailuo video (a return
+# value alone says nothing: every TaskFlow task has one).
+HAILUO_XCOM_KEYS = (XCOM_TASK_ID_KEY, XCOM_REQUEST_KEY, XCOM_FAILURE_KEY)
+# Every XCom key a view reads.
+VIEW_XCOM_KEYS = (*HAILUO_XCOM_KEYS, RETURN_VALUE_KEY)
 # The classes whose task instances the run view lists even before they pushed anything.
 HAILUO_OPERATORS = frozenset({"HailuoImageToVideoOperator", "HailuoTaskSensor"})
 
@@ -67,7 +70,11 @@ class VideoRecord:
         folders the deployment names (``[hailuo] ui_video_folders``) are ever read.
         """
         path = local_file(self.local_path)
-        if path is None:
+        if path is None or not self.hailuo_task_id:
+            return None
+        # Downloads are named after their gateway task: a path to any other file (another DAG's
+        # video in a shared folder, say) is not this record's video.
+        if not path.name.startswith(self.hailuo_task_id):
             return None
         for folder in folders:
             if path.is_relative_to(folder.resolve()) and path.is_file():

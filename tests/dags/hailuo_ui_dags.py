@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
 
@@ -41,6 +41,13 @@ with DAG(
         task_id="mapped", first_frame_image=FRAME, trigger_rule="all_done", **FAST
     ).expand(prompt=["Gulls [pan left]", "Fog rolls in"])
     rejected >> downloaded >> streamed >> mapped
+
+    @task(trigger_rule="all_done")
+    def caption() -> dict[str, str]:
+        """Not a Hailuo task, though it returns a dict: the views must leave it out."""
+        return {"caption": "A lighthouse", "video_url": "https://example.com/not-ours.mp4"}
+
+    mapped >> caption()
 
 with DAG(dag_id="hailuo_ui_expired", schedule=None, catchup=False) as expired:
     HailuoImageToVideoOperator(task_id="video", first_frame_image=FRAME, prompt="A lighthouse", **FAST)

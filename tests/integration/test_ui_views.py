@@ -140,9 +140,11 @@ def test_the_downloaded_copy_is_served_with_ranges_and_nothing_else_is(runs: Run
 
 @ui_only
 def test_a_task_that_made_no_video_says_so(runs: Runs) -> None:
-    response = runs.server.get(runs.task_page("no_such_task"), "admin")
-    assert response.status_code == 200
-    assert "made no Hailuo video" in response.text
+    for task_id in ("no_such_task", "caption"):  # caption returns a dict: not a video for all that
+        response = runs.server.get(runs.task_page(task_id), "admin")
+        assert response.status_code == 200
+        assert "made no Hailuo video" in response.text
+        assert "<video" not in response.text
 
 
 # -- in Chromium ---------------------------------------------------------------------------------
@@ -218,7 +220,9 @@ def test_the_run_view_shows_every_video_the_exact_total_and_the_failure(runs: Ru
         assert sorted(
             (card.get_attribute("data-task-id"), int(card.get_attribute("data-map-index"))) for card in cards
         ) == sorted(succeeded)
-        assert driver.find_element("css selector", ".cost-total").text == f"${sum(costs)}"
+        assert Decimal(driver.find_element("css selector", ".cost-total").text.removeprefix("$")) == sum(
+            costs
+        )
         failure = driver.find_element("css selector", ".failure").text
         assert "rejected" in failure
         assert FAILURE_CODE in failure
@@ -252,6 +256,12 @@ def test_the_airflow_ui_shows_the_views_in_their_tabs(runs: Runs) -> None:
             WebDriverWait(driver, 60).until(lambda d: d.find_elements("css selector", "video"))
             driver.switch_to.default_content()
             screenshot(driver, name)
+        # In the run's tab, a task's link opens that task's page in the UI (the frame may not
+        # navigate the page itself: the UI's router is told instead).
+        driver.switch_to.frame(driver.find_element("css selector", "iframe"))
+        driver.find_element("css selector", '.card[data-task-id="streamed"] a').click()
+        driver.switch_to.default_content()
+        WebDriverWait(driver, 60).until(lambda d: d.current_url.endswith(f"/runs/{run}/tasks/streamed"))
 
 
 @ui_only

@@ -125,8 +125,9 @@ def test_only_files_inside_the_configured_folders_are_served(tmp_path: Path) -> 
     videos.mkdir()
     elsewhere.mkdir()
     (videos / "task_1.mp4").write_bytes(b"mp4")
+    (videos / "another_task.mp4").write_bytes(b"mp4")
     (elsewhere / "secret.txt").write_text("no")
-    (videos / "link.mp4").symlink_to(elsewhere / "secret.txt")
+    (videos / "task_1-link.mp4").symlink_to(elsewhere / "secret.txt")
 
     def record(local_path: str) -> VideoRecord:
         return video_record("v", -1, "success", {"return_value": result(local_path=local_path)})
@@ -137,8 +138,9 @@ def test_only_files_inside_the_configured_folders_are_served(tmp_path: Path) -> 
     for outside in (
         str(elsewhere / "secret.txt"),
         str(videos / ".." / "elsewhere" / "secret.txt"),
-        str(videos / "link.mp4"),  # a link out of the folder is followed, then refused
+        str(videos / "task_1-link.mp4"),  # a link out of the folder is followed, then refused
         str(videos / "missing.mp4"),
+        str(videos / "another_task.mp4"),  # not named after this record's gateway task
         "relative/task_1.mp4",
         "s3://bucket/videos/task_1.mp4",
     ):
