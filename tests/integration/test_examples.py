@@ -34,13 +34,9 @@ def test_the_folder_loads_in_a_dagbag_without_import_errors() -> None:
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     dagbag = DagBag(dag_folder=str(DAG_FILES["examples"]))
-    if AIRFLOW_V_3_1_PLUS:
-        assert dagbag.import_errors == {}
-        assert set(dagbag.dag_ids) == set(EXAMPLES)
-    else:  # no human-in-the-loop operators to import: that example alone does not load
-        (error,) = dagbag.import_errors.values()
-        assert "hitl" in error
-        assert set(dagbag.dag_ids) == set(EXAMPLES) - {APPROVAL}
+    assert dagbag.import_errors == {}
+    # Without human-in-the-loop operators (2.11, 3.0) the approval example defines no DAG.
+    assert set(dagbag.dag_ids) == set(EXAMPLES) - (set() if AIRFLOW_V_3_1_PLUS else {APPROVAL})
 
 
 @pytest.mark.usefixtures("airflow_db")
