@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from airflow.exceptions import AirflowOptionalProviderFeatureException
 from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
 
 try:
     from airflow.providers.standard.operators.hitl import HITLOperator
-except ImportError:  # Airflow 2.11 and 3.0: no human-in-the-loop operators, so this file has no DAG
+# Airflow 2.11 has no such module; on 3.0 the standard provider refuses it (it needs 3.1+). No DAG then.
+except (ImportError, AirflowOptionalProviderFeatureException):
     HITLOperator = None
 
 IMAGES = Path(__file__).parent / "images"
