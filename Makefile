@@ -19,6 +19,12 @@ OLD_AIRFLOWS := 3.2 3.1 3.0 2.11
 # What each pytest session of `make test` records (Airflow and Python version, suites, outcome),
 # read by compat_table.py; the folder is emptied first, so only this run's records count.
 RECORD_RESULTS := HAILUO_TEST_RESULTS=$(CURDIR)/test-results
+# Each suite's bound, far above what it takes (a suite takes about 15 minutes beside the others): a
+# suite that hangs gets SIGINT, so pytest prints where it was and the run fails while there is time
+# to read why, instead of CI's own limit ending everything with no word of which suite hung.
+SUITE_LIMIT := timeout --signal=INT --kill-after=60 1800
+# The slowest tests of each suite, at the end of its output: where the time goes on CI's machine.
+SUITE_REPORT := --durations=10
 
 .PHONY: browser screenshots demo test test-airflow3 test-airflow3-suites test-e2e test-install test-suites lint typecheck compat-table \
 	compat-table-write bench lock clean \
@@ -44,7 +50,7 @@ define old_airflow
 	$$(call venv,.venv-airflow-$(1),requirements/lock-airflow-$(1).txt,test)
 
 test-airflow-$(1): .venv-airflow-$(1)/.installed-stamp browser
-	.venv-airflow-$(1)/bin/pytest --ignore=tests/install $$(PYTEST_ARGS)
+	$$(SUITE_LIMIT) .venv-airflow-$(1)/bin/pytest --ignore=tests/install $$(SUITE_REPORT) $$(PYTEST_ARGS)
 endef
 $(foreach v,$(OLD_AIRFLOWS),$(eval $(call old_airflow,$(v))))
 
@@ -80,15 +86,15 @@ test-airflow3: $(VENV)/.installed-stamp browser
 # The parts of test-airflow3 that `make test` runs apart: the unit and integration suites beside
 # the other lines, the end-to-end scenarios (real Airflow processes, timing-sensitive) alone.
 test-airflow3-suites: $(VENV)/.installed-stamp browser
-	$(VENV)/bin/pytest --ignore=tests/e2e --ignore=tests/install $(PYTEST_ARGS)
+	$(SUITE_LIMIT) $(VENV)/bin/pytest --ignore=tests/e2e --ignore=tests/install $(SUITE_REPORT) $(PYTEST_ARGS)
 
 test-e2e: $(VENV)/.installed-stamp
-	$(VENV)/bin/pytest tests/e2e $(PYTEST_ARGS)
+	$(SUITE_LIMIT) $(VENV)/bin/pytest tests/e2e $(SUITE_REPORT) $(PYTEST_ARGS)
 
 # The built wheel into fresh virtualenvs with a plain Airflow 3.3 and 2.11 (no lock file), as a
 # user installs it: `airflow providers list` shows it, the example DAG runs against the emulator.
 test-install: $(VENV)/.installed-stamp
-	$(VENV)/bin/pytest tests/install $(PYTEST_ARGS)
+	$(SUITE_LIMIT) $(VENV)/bin/pytest tests/install $(SUITE_REPORT) $(PYTEST_ARGS)
 
 test-suites: test-airflow3-suites test-install $(addprefix test-airflow-,$(OLD_AIRFLOWS))
 

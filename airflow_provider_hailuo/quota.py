@@ -80,7 +80,8 @@ def plan_wait(
     """
     draw = (rng or random).uniform
     retry_after = error.retry_after
-    spacing = min(MAX_SPACING, max(MIN_SPACING, retry_after or DEFAULT_SPACING))
+    # "Retry-After: 0" is an answer (a slot is free now), not a missing header: the shortest spacing.
+    spacing = min(MAX_SPACING, max(MIN_SPACING, DEFAULT_SPACING if retry_after is None else retry_after))
     if refusals <= 1:
         wait = (retry_after if retry_after is not None else spacing) + draw(0, spacing)
     else:

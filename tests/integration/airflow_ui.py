@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,20 +125,30 @@ def chromium(window: tuple[int, int] = (1400, 1000)) -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--autoplay-policy=no-user-gesture-required",
-        f"--window-size={window[0]},{window[1]}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    with tempfile.TemporaryDirectory(prefix="hailuo-chromium-") as profile:
+        for argument in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            "--autoplay-policy=no-user-gesture-required",
+            f"--window-size={window[0]},{window[1]}",
+            # A closed network (CI's): without these, Chromium keeps reaching for Google's hosts
+            # (updates, sync, QUIC) and each attempt waits on a refusal or a lookup.
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--no-first-run",
+            # A profile of its own: nothing left by another run, nor shared with a suite beside it.
+            f"--user-data-dir={profile}",
+        ):
+            options.add_argument(argument)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 def sign_in(driver: Any, server: ApiServer, user: str | None) -> None:

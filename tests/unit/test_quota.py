@@ -12,6 +12,7 @@ from airflow_provider_hailuo.quota import (
     DEFAULT_SPACING,
     MAX_BACKOFF,
     MAX_SPACING,
+    MIN_SPACING,
     ReleaseSchedule,
     is_quota_refusal,
     plan_wait,
@@ -48,6 +49,12 @@ def test_without_retry_after_turns_come_at_the_published_paid_rate() -> None:
     wait = plan_wait(refusal(None), refusals=1, now=0.0, deadline=100.0)
     assert wait.spacing == DEFAULT_SPACING
     assert DEFAULT_SPACING <= wait.not_before <= 2 * DEFAULT_SPACING
+
+
+def test_a_retry_after_of_zero_is_the_shortest_spacing_not_a_missing_header() -> None:
+    wait = plan_wait(refusal(0), refusals=1, now=0.0, deadline=100.0)
+    assert wait.spacing == MIN_SPACING
+    assert 0.0 <= wait.not_before <= MIN_SPACING
 
 
 def test_a_long_retry_after_is_honoured_but_does_not_space_the_turns_apart() -> None:
