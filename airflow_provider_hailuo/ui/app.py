@@ -131,9 +131,10 @@ def create_app() -> FastAPI:
                     task_ui_path(dag_id, run_id, record),
                 )
                 for record in records
-                if not record.failed
+                if not record.failed and not record.not_run
             ],
             failures=[(record, task_ui_path(dag_id, run_id, record)) for record in records if record.failed],
+            not_run=[(record, task_ui_path(dag_id, run_id, record)) for record in records if record.not_run],
             cost_total=total,
             priced=priced,
         )

@@ -30,6 +30,8 @@ HAILUO_XCOM_KEYS = (XCOM_TASK_ID_KEY, XCOM_REQUEST_KEY, XCOM_FAILURE_KEY)
 VIEW_XCOM_KEYS = (*HAILUO_XCOM_KEYS, RETURN_VALUE_KEY)
 # The classes whose task instances the run view lists even before they pushed anything.
 HAILUO_OPERATORS = frozenset({"HailuoImageToVideoOperator", "HailuoTaskSensor"})
+# The states in which Airflow never ran a task instance: it made no video, and will not.
+NOT_RUN_STATES = frozenset({"upstream_failed", "skipped", "removed"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ class VideoRecord:
     @property
     def failed(self) -> bool:
         return self.error_code is not None or self.error_message is not None or self.state == "failed"
+
+    @property
+    def not_run(self) -> bool:
+        """Airflow never ran it (an upstream failed, or it was skipped): no video is coming."""
+        return not self.failed and self.state in NOT_RUN_STATES and self.hailuo_task_id is None
 
     def servable_path(self, folders: Iterable[Path]) -> Path | None:
         """The downloaded copy, if it is a file on this machine inside one of ``folders``.

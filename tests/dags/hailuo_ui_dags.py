@@ -1,5 +1,5 @@
 """DAGs whose runs the UI view tests show: a gallery run (a gateway failure, a downloaded video,
-a streamed one, a mapped pair) and a run whose video URL has expired by the time it is viewed."""
+a streamed one, a mapped pair, a task that never ran) and a run whose video URL has expired by the time it is viewed."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ with DAG(
         task_id="mapped", first_frame_image=FRAME, trigger_rule="all_done", **FAST
     ).expand(prompt=["Gulls [pan left]", "Fog rolls in"])
     rejected >> downloaded >> streamed >> mapped
+    # Never runs (its upstream failed): the gallery lists it under "Did not run", not as a card.
+    rejected >> HailuoImageToVideoOperator(task_id="never_ran", first_frame_image=FRAME, **FAST)
 
     @task(trigger_rule="all_done")
     def caption() -> dict[str, str]:

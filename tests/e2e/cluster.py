@@ -22,17 +22,10 @@ from urllib.parse import urlsplit
 import psycopg2
 
 from airflow_provider_hailuo.emulator.client import EmulatorClient
+from tests.integration.support import free_port
 
 BIN = Path(sys.executable).parent
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -123,7 +116,7 @@ class Cluster:
         return self.home / "openlineage.jsonl"
 
     def __post_init__(self) -> None:
-        self._api_port = _free_port()
+        self._api_port = free_port()
         self._secret = secrets.token_hex(24)
         self.home.mkdir(parents=True, exist_ok=True)
 

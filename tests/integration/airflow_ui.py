@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,12 @@ from typing import Any
 import pytest
 import requests
 
+from tests.integration.support import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 PASSWORDS = {"admin": "admin-password", "outsider": "outsider-password"}
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -59,7 +54,7 @@ class ApiServer:
 @contextmanager
 def api_server(home: Path, env: dict[str, str]) -> Iterator[ApiServer]:
     """``airflow api-server`` on a free port, ready to answer, stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     passwords = home / "ui-test-passwords.json"
     passwords.write_text(json.dumps(PASSWORDS))
     log = home / "api-server.log"

@@ -1,9 +1,10 @@
-"""What several integration test modules share: running DAGs with ``dag.test()``, the result's
-keys as docs/design.md fixes them, and a stand-in task instance."""
+"""What several test modules share: running DAGs with ``dag.test()``, the result's keys as
+docs/design.md fixes them, a stand-in task instance, and a free port for a server a test starts."""
 
 from __future__ import annotations
 
 import importlib.util
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,13 @@ DAG_FILES = {
     "examples": REPO / "dags_examples",
     "tests": REPO / "tests" / "dags",
 }
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now, for a server the test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def load_dag(folder: str, module: str, dag_id: str) -> Any:

@@ -150,37 +150,33 @@ def test_a_task_that_made_no_video_says_so(runs: Runs) -> None:
 # -- in Chromium ---------------------------------------------------------------------------------
 
 
+# What each task's view shows of its request (tests/dags/hailuo_ui_dags.py).
+REQUEST_SHOWN = {
+    "downloaded": ["A lighthouse at dusk [push in]", "6 s", "768P"],
+    "streamed": ["Waves on the rocks", "1080P"],
+}
+
+
 @ui_only
-def test_the_task_view_plays_the_downloaded_video_beside_its_facts(runs: Runs) -> None:
-    result = result_of(runs, "downloaded")
+@pytest.mark.parametrize("task_id", ["downloaded", "streamed"])
+def test_the_task_view_plays_the_video_beside_its_facts(runs: Runs, task_id: str) -> None:
+    """The downloaded copy from the API server; a video that was not downloaded, from the gateway."""
+    result = result_of(runs, task_id)
+    page_url = f"{runs.server.url}/{runs.task_page(task_id)}"
     with chromium() as driver:
         sign_in(driver, runs.server, "admin")
-        driver.get(f"{runs.server.url}/{runs.task_page('downloaded')}")
+        driver.get(page_url)
         played = play(driver)
         assert played.get("error") is None, played
         assert played["duration"] > 0
         assert played["currentTime"] > 0
-        assert played["src"] == f"{runs.server.url}/{runs.task_page('downloaded')}/video"
+        assert played["src"] == (f"{page_url}/video" if task_id == "downloaded" else result["video_url"])
+        assert driver.find_element("css selector", ".cost").text == f"${result['cost']}"
         page = driver.find_element("tag name", "body").text
-        assert driver.find_element("css selector", ".cost").text == f"${result['cost']}"
         assert result["hailuo_task_id"] in page
-        assert "A lighthouse at dusk [push in]" in page
-        assert "6 s" in page
-        assert "768P" in page
-        screenshot(driver, "task-view")
-
-
-@ui_only
-def test_the_task_view_plays_a_video_that_was_not_downloaded_from_the_gateway(runs: Runs) -> None:
-    result = result_of(runs, "streamed")
-    with chromium() as driver:
-        sign_in(driver, runs.server, "admin")
-        driver.get(f"{runs.server.url}/{runs.task_page('streamed')}")
-        played = play(driver)
-        assert played.get("error") is None, played
-        assert played["duration"] > 0
-        assert played["src"] == result["video_url"]
-        assert driver.find_element("css selector", ".cost").text == f"${result['cost']}"
+        for shown in REQUEST_SHOWN[task_id]:
+            assert shown in page
+        screenshot(driver, f"task-view-{task_id}")
 
 
 @ui_only
@@ -210,7 +206,7 @@ def test_each_map_index_has_its_own_view(runs: Runs) -> None:
 
 
 @ui_only
-def test_the_run_view_shows_every_video_the_exact_total_and_the_failure(runs: Runs) -> None:
+def test_the_run_view_shows_every_video_the_exact_total_the_failure_and_what_never_ran(runs: Runs) -> None:
     succeeded = [("downloaded", -1), ("streamed", -1), ("mapped", 0), ("mapped", 1)]
     costs = [Decimal(result_of(runs, task_id, index)["cost"]) for task_id, index in succeeded]
     with chromium() as driver:
@@ -227,6 +223,12 @@ def test_the_run_view_shows_every_video_the_exact_total_and_the_failure(runs: Ru
         assert "rejected" in failure
         assert FAILURE_CODE in failure
         assert FAILURE_MESSAGE in failure
+        # A Hailuo task whose upstream failed is neither a card nor a gateway failure.
+        (not_run,) = driver.find_elements("css selector", ".not-run")
+        assert (not_run.get_attribute("data-task-id"), not_run.text) == (
+            "never_ran",
+            "never_ran: upstream failed, so no video was made",
+        )
         links = [card.find_element("css selector", "a").get_attribute("href") for card in cards]
         assert (
             f"/dags/hailuo_ui_gallery/runs/{quote(runs.gallery_run, safe='')}/tasks/mapped/mapped/1"

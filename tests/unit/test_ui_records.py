@@ -76,6 +76,19 @@ def test_a_failure_record_keeps_the_gateway_code_with_its_leading_zeros() -> Non
     assert (record.hailuo_task_id, record.status, record.error_code) == ("task_9", "failed", "010004095")
 
 
+@pytest.mark.parametrize("state", ["upstream_failed", "skipped", "removed"])
+def test_a_task_airflow_never_ran_is_neither_a_video_nor_a_gateway_failure(state: str) -> None:
+    record = video_record("video", -1, state, {})
+    assert (record.not_run, record.failed) == (True, False)
+    # Skipped after it made a gateway task (a sensor's soft fail, say): that task is its video.
+    made = video_record("video", -1, "skipped", {"hailuo_task_id": "task_1"})
+    assert not made.not_run
+    # A gateway failure is a failure, whatever the state that followed.
+    failure = video_record("video", -1, state, {"hailuo_failure": {"error_code": "1004"}})
+    assert (failure.not_run, failure.failed) == (False, True)
+    assert not video_record("video", -1, "success", {}).not_run
+
+
 def test_values_of_the_wrong_shape_are_ignored_not_shown() -> None:
     record = video_record("video", -1, "running", {"return_value": "task_1", XCOM_REQUEST_KEY: ["x"]})
     assert record.hailuo_task_id is None
