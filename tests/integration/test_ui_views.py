@@ -278,20 +278,21 @@ def test_in_the_browser_an_outsider_sees_a_refusal_and_no_video(runs: Runs) -> N
 
 @ui_only
 def test_a_gateway_link_that_stops_working_early_says_so(runs: Runs) -> None:
-    """Not every URL says when it expires: a player whose source fails shows the notice too.
-
-    Runs last in this module: the emulator forgets every video it handed out.
-    """
+    """Not every URL says when it expires: a player whose source fails shows the notice too."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    runs.emulator.client.reset()
-    with chromium() as driver:
-        sign_in(driver, runs.server, "admin")
-        driver.get(f"{runs.server.url}/{runs.task_page('streamed')}")
-        notice = driver.find_element("css selector", "#notice")
-        WebDriverWait(driver, 60).until(lambda _: notice.is_displayed())
-        assert "no longer works" in notice.text
-        assert "download_to" in notice.text
+    # The object store's answer to a link it no longer honours, to every request the player sends.
+    runs.emulator.client.add_fault("status", target="download", http_status=403, times=1000)
+    try:
+        with chromium() as driver:
+            sign_in(driver, runs.server, "admin")
+            driver.get(f"{runs.server.url}/{runs.task_page('streamed')}")
+            notice = driver.find_element("css selector", "#notice")
+            WebDriverWait(driver, 60).until(lambda _: notice.is_displayed())
+            assert "no longer works" in notice.text
+            assert "download_to" in notice.text
+    finally:
+        runs.emulator.client.clear_faults()
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_1_PLUS, reason="Airflow 3.1+ shows the views (tested above)")
