@@ -112,6 +112,11 @@ def test_a_user_who_cannot_read_the_dag_gets_no_video(runs: Runs) -> None:
             assert "<video" not in response.text
             assert result_of(runs, "downloaded")["hailuo_task_id"] not in response.text
     assert runs.server.get(runs.task_page("downloaded"), "admin").status_code == 200
+    # The refusal is the DAG's, not the user's: the outsider reads the DAG it may read.
+    other = runs.task_page("video", run_id=runs.expired_run, dag_id="hailuo_ui_expired")
+    response = runs.server.get(other, "outsider")
+    assert response.status_code == 200
+    assert runs.expired_result["hailuo_task_id"] in response.text
 
 
 @ui_only
