@@ -246,21 +246,33 @@ def test_the_run_view_shows_every_video_the_exact_total_the_failure_and_what_nev
 @ui_only
 def test_the_airflow_ui_shows_the_views_in_their_tabs(runs: Runs) -> None:
     """The views as a user finds them: the UI's own pages, the plugin in its frame."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
     run = quote(runs.gallery_run, safe="")
+    tasks = f"dags/hailuo_ui_gallery/runs/{run}/tasks"
     with chromium() as driver:
         sign_in(driver, runs.server, "admin")
-        for page, name in (
-            (f"dags/hailuo_ui_gallery/runs/{run}/tasks/downloaded/plugin/hailuo-video", "ui-task-tab"),
-            (f"dags/hailuo_ui_gallery/runs/{run}/plugin/hailuo-videos", "ui-run-tab"),
+        for page, name, video_url in (
+            (f"{tasks}/downloaded/plugin/hailuo-video", "ui-task-tab", None),
+            # A mapped task instance's own page: the tab shows that map index's video.
+            (
+                f"{tasks}/mapped/mapped/1/plugin/hailuo-video",
+                "ui-mapped-task-tab",
+                result_of(runs, "mapped", 1)["video_url"],
+            ),
+            (f"dags/hailuo_ui_gallery/runs/{run}/plugin/hailuo-videos", "ui-run-tab", None),
         ):
             driver.get(f"{runs.server.url}/{page}")
-            from selenium.webdriver.support import expected_conditions
-            from selenium.webdriver.support.ui import WebDriverWait
-
             WebDriverWait(driver, 60).until(
                 expected_conditions.frame_to_be_available_and_switch_to_it(("css selector", "iframe"))
             )
             WebDriverWait(driver, 60).until(lambda d: d.find_elements("css selector", "video"))
+            if video_url is not None:
+                sources = [
+                    video.get_attribute("src") for video in driver.find_elements("css selector", "video")
+                ]
+                assert sources == [video_url], page
             driver.switch_to.default_content()
             screenshot(driver, name)
         # In the run's tab, a task's link opens that task's page in the UI (the frame may not
