@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import requires_access_dag
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -29,6 +30,8 @@ CONFIG_VIDEO_FOLDERS = "ui_video_folders"
 
 TASK_PAGE = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/{map_index}"
 RUN_PAGE = "/dags/{dag_id}/runs/{run_id}"
+# Cards on one page of the run view: a batch of thousands is paged, not one page of players.
+GALLERY_PAGE_SIZE = 48
 
 _pages = Environment(
     loader=PackageLoader("airflow_provider_hailuo.ui", "templates"),
@@ -113,9 +116,19 @@ def create_app() -> FastAPI:
         return FileResponse(path, media_type="video/mp4")
 
     @app.get(RUN_PAGE, response_class=HTMLResponse, dependencies=[ReadXComs])
-    def run_view(dag_id: str, run_id: str, session: SessionDep) -> HTMLResponse:
+    def run_view(
+        dag_id: str,
+        run_id: str,
+        session: SessionDep,
+        page: Annotated[int, Query(ge=1)] = 1,
+        per_page: Annotated[int, Query(ge=1, le=500)] = GALLERY_PAGE_SIZE,
+    ) -> HTMLResponse:
         records = run_records(session, dag_id, run_id)
-        total, priced = cost_total(records)
+        total, priced = cost_total(records)  # the whole run's, whatever the page
+        videos = [record for record in records if not record.failed and not record.not_run]
+        pages = max(1, -(-len(videos) // per_page))
+        page = min(page, pages)
+        first = (page - 1) * per_page
         now = datetime.now(tz=UTC)
         folders = video_folders()
         run_segment = quote(run_id, safe="")
@@ -130,9 +143,17 @@ def create_app() -> FastAPI:
                     f"{run_segment}/tasks/{quote(record.task_id, safe='')}/{record.map_index}",
                     task_ui_path(dag_id, run_id, record),
                 )
-                for record in records
-                if not record.failed and not record.not_run
+                for record in videos[first : first + per_page]
             ],
+            paging={
+                "page": page,
+                "pages": pages,
+                "first": first + 1,
+                "last": min(first + per_page, len(videos)),
+                "count": len(videos),
+                # Only a size other than the default is carried in the links.
+                "size": "" if per_page == GALLERY_PAGE_SIZE else f"&per_page={per_page}",
+            },
             failures=[(record, task_ui_path(dag_id, run_id, record)) for record in records if record.failed],
             not_run=[(record, task_ui_path(dag_id, run_id, record)) for record in records if record.not_run],
             cost_total=total,

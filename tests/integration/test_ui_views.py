@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -117,6 +118,30 @@ def test_a_user_who_cannot_read_the_dag_gets_no_video(runs: Runs) -> None:
     response = runs.server.get(other, "outsider")
     assert response.status_code == 200
     assert runs.expired_result["hailuo_task_id"] in response.text
+
+
+@ui_only
+def test_a_long_gallery_is_paged_and_the_total_is_the_whole_runs(runs: Runs) -> None:
+    gallery = f"hailuo/dags/hailuo_ui_gallery/runs/{quote(runs.gallery_run, safe='')}"
+    whole = runs.server.get(gallery, "admin").text
+    total = re.search(r'class="cost-total">([^<]+)<', whole)
+    assert total is not None
+    cards = []
+    for page, shown, pager in ((1, 3, "Videos 1&ndash;3 of 4"), (2, 1, "Videos 4&ndash;4 of 4")):
+        text = runs.server.get(f"{gallery}?page={page}&per_page=3", "admin").text
+        assert text.count('class="card"') == shown
+        assert pager in text
+        assert ("?page=2&amp;per_page=3" in text) == (page == 1)  # next
+        assert ("?page=1&amp;per_page=3" in text) == (page == 2)  # previous
+        assert total.group(0) in text  # the run's total on every page
+        # The failures and the tasks that never ran, on every page.
+        assert 'data-task-id="rejected"' in text
+        assert 'data-task-id="never_ran"' in text
+        cards += re.findall(r'class="card" data-task-id="([^"]+)" data-map-index="([^"]+)"', text)
+    assert sorted(cards) == [("downloaded", "-1"), ("mapped", "0"), ("mapped", "1"), ("streamed", "-1")]
+    # Past the last page: the last page. One page: no pager.
+    assert runs.server.get(f"{gallery}?page=9&per_page=3", "admin").text.count('class="card"') == 1
+    assert 'class="pager"' not in whole
 
 
 @ui_only
