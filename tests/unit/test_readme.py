@@ -112,9 +112,10 @@ def test_the_triggers_limits_are_the_codes() -> None:
 
 def test_the_quota_waits_limits_are_the_codes() -> None:
     from airflow_provider_hailuo.defaults import MIN_QUOTA_DEFERRAL_SECONDS
-    from airflow_provider_hailuo.quota import DEFAULT_SPACING, MAX_BACKOFF, MAX_SPACING
+    from airflow_provider_hailuo.quota import DEFAULT_SPACING, MAX_BACKOFF, MAX_SPACING, MIN_SPACING
 
     text = " ".join(README.split())
+    assert f"at least {MIN_SPACING:g} s apart, a `Retry-After: 0` included" in text
     assert f"at most {MAX_SPACING:g} s apart, {DEFAULT_SPACING:g} s without a `Retry-After`" in text
     assert f"(jittered, at most {MAX_BACKOFF / 60:g} minutes)" in text
     assert f"no sooner than {MIN_QUOTA_DEFERRAL_SECONDS:g} s after deferring" in text
