@@ -6,6 +6,7 @@ Configured at import, before anything imports Airflow (it reads its configuratio
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import shutil
 from importlib.metadata import version
 from pathlib import Path
@@ -63,3 +64,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         ci_results.record(version("apache-airflow"), collected, passed=False)
     elif _suites_passed and not named and not _narrowed[0]:
         ci_results.record(version("apache-airflow"), _suites_passed, passed=True)
+
+
+# Seconds a finished session has to exit. pytest-timeout bounds each test, not what runs after the
+# last one (fixture finalisers of other plugins, atexit handlers, threads that are not daemons): a
+# process stuck there would hold its suite, and `make test`, until CI's own limit.
+EXIT_GRACE_SECONDS = 180
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Prints every thread's stack to stderr and exits with status 1 if the process is still here.
+    faulthandler.dump_traceback_later(EXIT_GRACE_SECONDS, exit=True)
