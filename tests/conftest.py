@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import atexit
 import faulthandler
+import os
 import shutil
+import sys
+import threading
 from importlib.metadata import version
 from pathlib import Path
 
@@ -58,6 +61,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status[0] = int(exitstatus)
     named = [arg for arg in session.config.args if "::" in arg or arg.endswith(".py")]
     collected = {_suite(item.nodeid) for item in session.items} - {"", "install"}
     if exitstatus != 0 and collected:
@@ -67,11 +71,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # Seconds a finished session has to exit. pytest-timeout bounds each test, not what runs after the
-# last one (fixture finalisers of other plugins, atexit handlers, threads that are not daemons): a
-# process stuck there would hold its suite, and `make test`, until CI's own limit.
-EXIT_GRACE_SECONDS = 180
+# last one (atexit handlers, threads that are not daemons, multiprocessing children): a process
+# stuck there would hold its suite, and `make test`, until CI's own limit, with no word of why.
+EXIT_GRACE_SECONDS = float(os.environ.get("HAILUO_TEST_EXIT_GRACE_SECONDS", "180"))
+_exit_status: list[int] = [0]
+
+
+def _stuck_at_exit() -> None:
+    status = _exit_status[0]
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(
+        f"\nThe test session ended (exit status {status}), but the process did not exit within "
+        f"{EXIT_GRACE_SECONDS:g} s. Its threads, then an exit with the session's status:\n"
+    )
+    faulthandler.dump_traceback(file=stream, all_threads=True)
+    stream.flush()
+    os._exit(status)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # Prints every thread's stack to stderr and exits with status 1 if the process is still here.
-    faulthandler.dump_traceback_later(EXIT_GRACE_SECONDS, exit=True)
+    # A daemon thread: it runs while the main thread waits on whatever holds the exit.
+    watchdog = threading.Timer(EXIT_GRACE_SECONDS, _stuck_at_exit)
+    watchdog.daemon = True
+    watchdog.start()
