@@ -73,6 +73,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # Seconds a finished session has to exit. pytest-timeout bounds each test, not what runs after the
 # last one (atexit handlers, threads that are not daemons, multiprocessing children): a process
 # stuck there would hold its suite, and `make test`, until CI's own limit, with no word of why.
+# Seen: CI's run stopped after the Airflow 3.0 suite had printed its summary, and at the end of a
+# 3.0 session one thread is not a daemon: the worker of asgiref's SyncToAsync executor (imported
+# by airflow.api_fastapi.auth.tokens), which the interpreter joins at exit.
 EXIT_GRACE_SECONDS = float(os.environ.get("HAILUO_TEST_EXIT_GRACE_SECONDS", "180"))
 _exit_status: list[int] = [0]
 
