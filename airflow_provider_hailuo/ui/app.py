@@ -32,6 +32,7 @@ TASK_PAGE = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/{map_index}"
 RUN_PAGE = "/dags/{dag_id}/runs/{run_id}"
 # Cards on one page of the run view: a batch of thousands is paged, not one page of players.
 GALLERY_PAGE_SIZE = 48
+GALLERY_MAX_PAGE_SIZE = 500
 
 _pages = Environment(
     loader=PackageLoader("airflow_provider_hailuo.ui", "templates"),
@@ -121,7 +122,7 @@ def create_app() -> FastAPI:
         run_id: str,
         session: SessionDep,
         page: Annotated[int, Query(ge=1)] = 1,
-        per_page: Annotated[int, Query(ge=1, le=500)] = GALLERY_PAGE_SIZE,
+        per_page: Annotated[int, Query(ge=1, le=GALLERY_MAX_PAGE_SIZE)] = GALLERY_PAGE_SIZE,
     ) -> HTMLResponse:
         records = run_records(session, dag_id, run_id)
         total, priced = cost_total(records)  # the whole run's, whatever the page

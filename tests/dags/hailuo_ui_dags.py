@@ -1,5 +1,6 @@
 """DAGs whose runs the UI view tests show: a gallery run (a gateway failure, a downloaded video,
-a streamed one, a mapped pair, a task that never ran) and a run whose video URL has expired by the time it is viewed."""
+a streamed one, a mapped pair, a task that never ran) and a run whose video URL has expired by the
+time it is viewed."""
 
 from __future__ import annotations
 

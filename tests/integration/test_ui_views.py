@@ -21,7 +21,7 @@ import pytest
 from airflow_provider_hailuo.emulator.server import EmulatorServer
 from tests.airflow_versions import AIRFLOW_V_3_1_PLUS
 from tests.integration.airflow_ui import ApiServer, api_server, chromium, play, screenshot, sign_in
-from tests.integration.support import load_dag, task_results
+from tests.integration.support import REPO, load_dag, task_results
 
 ui_only = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="external views came with Airflow 3.1")
 FAILURE_CODE = "010004095"
@@ -142,6 +142,15 @@ def test_a_long_gallery_is_paged_and_the_total_is_the_whole_runs(runs: Runs) -> 
     # Past the last page: the last page. One page: no pager.
     assert runs.server.get(f"{gallery}?page=9&per_page=3", "admin").text.count('class="card"') == 1
     assert 'class="pager"' not in whole
+    # The sizes the README gives are the app's.
+    from airflow_provider_hailuo.ui.app import GALLERY_MAX_PAGE_SIZE, GALLERY_PAGE_SIZE
+
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert (
+        f"{GALLERY_PAGE_SIZE} videos to a page (the page's `per_page` parameter takes up to "
+        f"{GALLERY_MAX_PAGE_SIZE})" in readme
+    )
+    assert runs.server.get(f"{gallery}?per_page={GALLERY_MAX_PAGE_SIZE + 1}", "admin").status_code == 422
 
 
 @ui_only
