@@ -2,11 +2,12 @@
 # Each creates what it needs on first use; only python3 (3.11+) and make are assumed.
 #
 # `make test` checks lint and types, then runs the unit and integration suites on every Airflow
-# line the README claims, each from its own pinned lock file, several at once (they mostly wait
-# on the emulator and Airflow's subprocesses, and each has its own Airflow home and SQLite
-# database), and the install of the built wheel into fresh virtualenvs; then, alone, the
-# end-to-end scenarios on real Airflow processes (newest Airflow); last, the README's
-# compatibility table is checked against what those runs recorded.
+# line the README claims, each from its own pinned lock file, several at once (each has its own
+# Airflow home and SQLite database): the whole suite on the newest Airflow, in two sessions of
+# about equal time, and on each older line the tests that depend on the Airflow version
+# (tests/airflow_versions.py), beside the install of the built wheel into fresh virtualenvs; then,
+# alone, the end-to-end scenarios on real Airflow processes (newest Airflow). Last, one line per
+# session (tests, minutes), and the README's compatibility table checked against what ran.
 PYTHON ?= python3
 PYTEST_ARGS ?=
 # How many suites run at once in `make test`; 1 runs them one after another.
@@ -19,30 +20,40 @@ OLD_AIRFLOWS := 3.2 3.1 3.0 2.11
 # What each pytest session of `make test` records (Airflow and Python version, suites, outcome),
 # read by compat_table.py; the folder is emptied first, so only this run's records count.
 RECORD_RESULTS := HAILUO_TEST_RESULTS=$(CURDIR)/test-results
-# Each suite's bound, far above what it takes (a suite takes about 15 minutes beside the others): a
-# suite that hangs gets SIGINT, so pytest prints where it was and the run fails while there is time
-# to read why, instead of CI's own limit ending everything with no word of which suite hung.
+# Each suite's bound, twice what the slowest takes beside the others on CI's two cores (under 15
+# minutes; the summary at the end of `make test` says): a suite that hangs gets SIGINT, so pytest
+# prints where it was and the run fails while there is time to read why, instead of CI's own limit
+# ending everything with no word of which suite hung.
 SUITE_LIMIT := timeout --signal=INT --kill-after=60 1800
 # The slowest tests of each suite, at the end of its output: where the time goes on CI's machine.
 SUITE_REPORT := --durations=10
+# The newest Airflow's unit and integration suites run as two sessions of about equal time,
+# balanced by pytest-split on tests/durations.json (`make durations` refreshes it); in chunks that
+# keep the order of the tests, so a module's fixtures mostly start once.
+SPLITS := 2
+SPLIT_ARGS := --splits $(SPLITS) --splitting-algorithm duration_based_chunks --durations-path tests/durations.json
+NEWEST_SUITES := --ignore=tests/e2e --ignore=tests/install
 
 .PHONY: browser screenshots demo test test-airflow3 test-airflow3-suites test-e2e test-install test-suites lint typecheck compat-table \
-	compat-table-write bench lock clean \
-	$(addprefix test-airflow-,$(OLD_AIRFLOWS))
+	compat-table-write bench lock clean durations \
+	$(addprefix test-airflow-,$(OLD_AIRFLOWS)) $(addprefix test-airflow3-part-,$(shell seq $(SPLITS)))
 
 comma := ,
 
 # $(call venv,DIR,LOCK,EXTRAS): a virtualenv at DIR with the provider (editable, with EXTRAS) and
-# LOCK's pinned tree.
+# LOCK's pinned tree. Compiled to bytecode at install: where PYTHONDONTWRITEBYTECODE is set (it is
+# on CI's machines) each fresh interpreter would compile Airflow from source again, about 4 s of CPU
+# for every one of the hundreds of Airflow processes the tests start (measured: the newest suite
+# took 17.5 minutes without, 12.3 with).
 define venv
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install --quiet --disable-pip-version-check uv
-	$(1)/bin/uv pip install --quiet --python $(1)/bin/python -r $(2) -e ".[$(3)]"
+	$(1)/bin/uv pip install --quiet --compile-bytecode --python $(1)/bin/python -r $(2) -e ".[$(3)]"
 	touch $(1)/.installed-stamp
 endef
 
 $(VENV)/.installed-stamp: pyproject.toml requirements/lock.txt
-	$(call venv,$(VENV),requirements/lock.txt,test$(comma)e2e$(comma)bench$(comma)package)
+	$(call venv,$(VENV),requirements/lock.txt,test$(comma)e2e$(comma)bench$(comma)package$(comma)split)
 
 # $(call old_airflow,X): the virtualenv and the test target of the older Airflow line X.
 define old_airflow
@@ -50,7 +61,7 @@ define old_airflow
 	$$(call venv,.venv-airflow-$(1),requirements/lock-airflow-$(1).txt,test)
 
 test-airflow-$(1): .venv-airflow-$(1)/.installed-stamp browser
-	$$(SUITE_LIMIT) .venv-airflow-$(1)/bin/pytest --ignore=tests/install $$(SUITE_REPORT) $$(PYTEST_ARGS)
+	HAILUO_SUITE=$$@ $$(SUITE_LIMIT) .venv-airflow-$(1)/bin/pytest --ignore=tests/install $$(SUITE_REPORT) $$(PYTEST_ARGS)
 endef
 $(foreach v,$(OLD_AIRFLOWS),$(eval $(call old_airflow,$(v))))
 
@@ -84,26 +95,43 @@ test-airflow3: $(VENV)/.installed-stamp browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The parts of test-airflow3 that `make test` runs apart: the unit and integration suites beside
-# the other lines, the end-to-end scenarios (real Airflow processes, timing-sensitive) alone.
-test-airflow3-suites: $(VENV)/.installed-stamp browser
-	$(SUITE_LIMIT) $(VENV)/bin/pytest --ignore=tests/e2e --ignore=tests/install $(SUITE_REPORT) $(PYTEST_ARGS)
+# the other lines (in SPLITS sessions), the end-to-end scenarios (real Airflow processes,
+# timing-sensitive) alone.
+test-airflow3-suites: $(addprefix test-airflow3-part-,$(shell seq $(SPLITS)))
+
+# $(call newest_part,N): the Nth of the SPLITS sessions.
+define newest_part
+test-airflow3-part-$(1): $$(VENV)/.installed-stamp browser
+	HAILUO_SUITE=$$@ $$(SUITE_LIMIT) $$(VENV)/bin/pytest $$(NEWEST_SUITES) $$(SPLIT_ARGS) --group $(1) $$(SUITE_REPORT) $$(PYTEST_ARGS)
+endef
+$(foreach n,$(shell seq $(SPLITS)),$(eval $(call newest_part,$(n))))
+
+# Refresh the durations the newest suites are balanced by (after adding slow tests).
+durations: $(VENV)/.installed-stamp browser
+	$(VENV)/bin/pytest $(NEWEST_SUITES) --store-durations --durations-path tests/durations.json
 
 test-e2e: $(VENV)/.installed-stamp
-	$(SUITE_LIMIT) $(VENV)/bin/pytest tests/e2e $(SUITE_REPORT) $(PYTEST_ARGS)
+	HAILUO_SUITE=$@ $(SUITE_LIMIT) $(VENV)/bin/pytest tests/e2e $(SUITE_REPORT) $(PYTEST_ARGS)
 
 # The built wheel into fresh virtualenvs with a plain Airflow 3.3 and 2.11 (no lock file), as a
 # user installs it: `airflow providers list` shows it, the example DAG runs against the emulator.
 test-install: $(VENV)/.installed-stamp
-	$(SUITE_LIMIT) $(VENV)/bin/pytest tests/install $(SUITE_REPORT) $(PYTEST_ARGS)
+	HAILUO_SUITE=$@ $(SUITE_LIMIT) $(VENV)/bin/pytest tests/install $(SUITE_REPORT) $(PYTEST_ARGS)
 
+# The longest first, so the short ones fill in around them.
 test-suites: test-airflow3-suites test-install $(addprefix test-airflow-,$(OLD_AIRFLOWS))
 
-# --output-sync (GNU make 4+) keeps each suite's output together.
+# --output-sync (GNU make 4+) keeps each suite's output together. The summary of the sessions is
+# printed whether they passed or not: a slow machine shows as minutes, not only as a timeout.
 test: lint typecheck
 	rm -rf test-results
-	$(RECORD_RESULTS) $(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) test-suites
-	$(RECORD_RESULTS) $(MAKE) --no-print-directory test-e2e
-	$(RECORD_RESULTS) $(MAKE) --no-print-directory compat-table
+	@status=0; started=$$(date +%s); \
+	$(RECORD_RESULTS) $(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) test-suites || status=$$?; \
+	if [ $$status = 0 ]; then $(RECORD_RESULTS) $(MAKE) --no-print-directory test-e2e || status=$$?; fi; \
+	$(RECORD_RESULTS) $(VENV)/bin/python -m tests.ci_results; \
+	echo "The suites took $$(( ($$(date +%s) - started) / 60 )) min in all."; \
+	if [ $$status = 0 ]; then $(RECORD_RESULTS) $(MAKE) --no-print-directory compat-table || status=$$?; fi; \
+	exit $$status
 
 # The README's table of what CI ran, checked against the records the test runs just wrote;
 # compat-table-write rewrites it from them (after a full `make test`).
@@ -131,7 +159,7 @@ bench: $(VENV)/.installed-stamp
 # is exempt. 3.0 and 3.1 also take the FAB provider: its wtforms draws the connection form before
 # 3.2. Airflow 2.11 and the newest Airflow 3 resolve with today's packages.
 lock: $(VENV)/.installed-stamp
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra e2e --extra bench --extra package --universal \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra e2e --extra bench --extra package --extra split --universal \
 		-o requirements/lock.txt
 	$(call lock_old,2.11,)
 	# 3.0.6 was released on 2025-08-29.

@@ -35,12 +35,25 @@ def _newest_locked_airflow() -> str:
 
 
 ON_NEWEST_AIRFLOW = version("apache-airflow") == _newest_locked_airflow()
-# For the modules that run no Airflow code (the emulator, and the trigger's pacing at scale, whose
-# Airflow surface test_trigger covers on every line): on the older lines they would repeat the same
-# run, and `make test` has CI's time to keep.
-NEWEST_AIRFLOW_ONLY = pytest.mark.skipif(
-    not ON_NEWEST_AIRFLOW, reason="runs no Airflow code: tested on the newest Airflow (requirements/lock.txt)"
+
+# The test matrix. The newest Airflow runs every test. Each older line runs only the tests marked
+# EVERY_AIRFLOW: those whose behaviour depends on the Airflow version (where the durable record is
+# kept, deferral and resume, the triggers, XCom and Variable access, asset events, the UI plugin's
+# presence, lineage and metrics, the connection form, the examples parsing). A test of the
+# provider's own logic (the wire format, parameters and frames, retry rules, the emulator, download
+# naming) runs the same code on every line, so it runs once, on the newest, and an older line's
+# two cores go to what can differ there. A module marks itself (`pytestmark = EVERY_AIRFLOW`);
+# in a module of both kinds, each test that depends on Airflow carries the mark.
+EVERY_AIRFLOW = pytest.mark.every_airflow
+NEWEST_AIRFLOW_ONLY = pytest.mark.skip(
+    reason="the provider's own logic, the same on every Airflow: runs on the newest (requirements/lock.txt)"
 )
+
+
+def runs_on_this_airflow(item: pytest.Item) -> bool:
+    """Whether the matrix runs this test on the Airflow of this session."""
+    return ON_NEWEST_AIRFLOW or item.get_closest_marker("every_airflow") is not None
+
 
 # Airflow 3.0's dag.test() cannot run a task with asset outlets (it never activates the assets,
 # apache/airflow#51644; the scheduler does, and 3.1's dag.test() too). Strict: a 3.0 that can shows

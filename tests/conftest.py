@@ -11,6 +11,8 @@ import os
 import shutil
 import sys
 import threading
+import time
+from collections import Counter
 from importlib.metadata import version
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 
 from airflow_provider_hailuo.emulator.sandbox import configure_local_airflow, migrate_metadata_db
 from tests import ci_results
+from tests.airflow_versions import NEWEST_AIRFLOW_ONLY, ON_NEWEST_AIRFLOW, runs_on_this_airflow
 
 # The emulator's fixtures, loaded as the README tells users to load them.
 pytest_plugins = ["airflow_provider_hailuo.emulator.pytest_plugin"]
@@ -36,18 +39,41 @@ def airflow_db() -> None:
     migrate_metadata_db()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "every_airflow: runs on every Airflow line of the matrix; unmarked tests run on the newest "
+        "only (tests/airflow_versions.py says which are which and why)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Skipped, not deselected: the session still counts as the whole suite, and says what it left.
+    for item in items:
+        if not runs_on_this_airflow(item):
+            item.add_marker(NEWEST_AIRFLOW_ONLY)
+
+
 # What this session proves, for ci_results: the suites (folders under tests/) in which a test
 # passed, claimed only for a whole suite (nothing deselected, no single files or tests named) and
 # only if the session passed; a failed session is recorded as failed. The install tests record the
 # Airflows they install themselves, not the one this session runs.
 _suites_passed: set[str] = set()
 _narrowed: list[bool] = [False]
+_started = [time.monotonic()]
+# Per test: whether it ran (passed, failed or an expected failure) or was skipped; per outcome, how many.
+_ran: dict[str, bool] = {}
+_outcomes: Counter[str] = Counter()
 
 
 def _suite(nodeid: str) -> str:
     """The suite of a test, from its node id (relative to the repository, whatever the cwd)."""
     parts = nodeid.split("::")[0].split("/")
     return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _started[0] = time.monotonic()
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -58,16 +84,50 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and report.passed and _suite(report.nodeid) not in ("", "install"):
         _suites_passed.add(_suite(report.nodeid))
+    expected_failure = hasattr(report, "wasxfail")
+    if report.skipped and not expected_failure:
+        _ran[report.nodeid] = False
+        _outcomes["skipped"] += 1
+    elif report.failed and report.when != "call":
+        _ran[report.nodeid] = True
+        _outcomes["error"] += 1
+    elif report.when == "call":
+        _ran[report.nodeid] = True
+        _outcomes["xfailed" if expected_failure else str(report.outcome)] += 1
+
+
+def _modules(session: pytest.Session) -> dict[str, tuple[int, int]]:
+    """Test module -> (tests that ran, tests collected)."""
+    counts: dict[str, list[int]] = {}
+    for item in session.items:
+        module = item.nodeid.split("::")[0]
+        ran, collected = counts.setdefault(module, [0, 0])
+        counts[module] = [ran + _ran.get(item.nodeid, False), collected + 1]
+    return {module: (ran, collected) for module, (ran, collected) in counts.items()}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _exit_status[0] = int(exitstatus)
     named = [arg for arg in session.config.args if "::" in arg or arg.endswith(".py")]
     collected = {_suite(item.nodeid) for item in session.items} - {"", "install"}
-    if exitstatus != 0 and collected:
-        ci_results.record(version("apache-airflow"), collected, passed=False)
-    elif _suites_passed and not named and not _narrowed[0]:
-        ci_results.record(version("apache-airflow"), _suites_passed, passed=True)
+    scope = ci_results.ALL_TESTS if ON_NEWEST_AIRFLOW else ci_results.EVERY_AIRFLOW_TESTS
+    # pytest-split (`make test` on the newest Airflow) deselects the other parts' tests: one part
+    # of a whole suite, recorded as such (the table check wants every part).
+    splits, group = session.config.getoption("splits", None), session.config.getoption("group", None)
+    part = f"{group}/{splits}" if splits else ""
+    stats = ci_results.Session(
+        label=os.environ.get(ci_results.SUITE_ENV, "pytest"),
+        seconds=time.monotonic() - _started[0],
+        outcomes=dict(_outcomes),
+        modules=_modules(session),
+        part=part,
+    )
+    # An install-only session records no suite of its own (its tests record the Airflows they
+    # install), only how it went, for the summary.
+    if exitstatus != 0:
+        ci_results.record(version("apache-airflow"), collected, passed=False, scope=scope, session=stats)
+    elif not named and (not _narrowed[0] or part):
+        ci_results.record(version("apache-airflow"), _suites_passed, passed=True, scope=scope, session=stats)
 
 
 # Seconds a finished session has to exit. pytest-timeout bounds each test, not what runs after the

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from airflow_provider_hailuo.emulator import EmulatorServer
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, XFAIL_OUTLETS_ON_3_0
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, EVERY_AIRFLOW, XFAIL_OUTLETS_ON_3_0
 from tests.integration.support import load_dag, task_results
 
 try:
@@ -22,7 +22,7 @@ try:
 except ImportError:  # Airflow 2.11: datasets
     from airflow.models.dataset import DatasetEvent as EventRow  # type: ignore[no-redef]
 
-pytestmark = [pytest.mark.usefixtures("airflow_db"), XFAIL_OUTLETS_ON_3_0]
+pytestmark = [EVERY_AIRFLOW, pytest.mark.usefixtures("airflow_db"), XFAIL_OUTLETS_ON_3_0]
 VIDEOS_URI = "file:///tmp/hailuo-test-videos"
 
 

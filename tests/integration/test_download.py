@@ -25,6 +25,7 @@ from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.protocol import HailuoTask, parse_task
 from airflow_provider_hailuo.retry import RetryPolicy
+from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import log_lines
 
 FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
@@ -65,6 +66,7 @@ def test_videos_downloaded_into_one_folder_keep_their_own_names_and_bytes(
         assert owner(path) == task.id
 
 
+@EVERY_AIRFLOW
 def test_object_storage_folders_and_file_names(hook: HailuoHook, tmp_path: Path) -> None:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
@@ -94,6 +96,7 @@ def test_a_task_with_several_videos_numbers_them() -> None:
     assert [str(p) for p in target_paths("task_1", urls[:1], "/videos/clip.mp4")] == ["/videos/clip.mp4"]
 
 
+@EVERY_AIRFLOW
 @pytest.mark.parametrize("form", ["text", "Path", "ObjectStoragePath"])
 def test_a_folder_that_does_not_exist_yet_is_a_folder_in_every_form(tmp_path: Path, form: str) -> None:
     """Path objects drop a trailing slash, and an object store prefix never exists: two tasks must
@@ -127,6 +130,7 @@ def test_replacing_an_existing_file_is_never_silent(
 # -- whole or absent --------------------------------------------------------------------------------
 
 
+@EVERY_AIRFLOW
 @pytest.mark.parametrize("where", ["local", "object storage"])
 def test_a_download_cut_short_never_leaves_a_file_under_the_final_name(
     hook: HailuoHook, hailuo_emulator: EmulatorServer, tmp_path: Path, where: str
@@ -274,6 +278,7 @@ def test_a_compressed_download_is_not_mistaken_for_a_short_one(
     assert Path(path).read_bytes() == GZIP_PLAIN_BODY
 
 
+@EVERY_AIRFLOW
 @pytest.mark.parametrize("where", ["local", "object storage"])
 def test_the_partial_file_of_a_killed_try_is_removed_once_the_video_is_whole(
     hook: HailuoHook, tmp_path: Path, where: str

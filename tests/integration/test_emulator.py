@@ -34,12 +34,10 @@ from airflow_provider_hailuo.protocol import (
     parse_error_body,
     parse_task,
 )
-from tests.airflow_versions import NEWEST_AIRFLOW_ONLY
 
 if TYPE_CHECKING:
     from airflow_provider_hailuo.emulator.server import EmulatorServer
 
-pytestmark = NEWEST_AIRFLOW_ONLY
 
 MODEL = "minimax_hailuo_02_i2v"
 FRAME_URL = "https://example.com/first.png"

@@ -21,7 +21,6 @@ import requests
 
 from airflow_provider_hailuo.emulator import task_id_of_video, video_bytes_for
 from airflow_provider_hailuo.emulator.videos import sample_video
-from tests.airflow_versions import NEWEST_AIRFLOW_ONLY
 from tests.integration.test_emulator import (
     TIMEOUT,
     create,
@@ -34,7 +33,6 @@ from tests.integration.test_emulator import (
 if TYPE_CHECKING:
     from airflow_provider_hailuo.emulator.server import EmulatorServer
 
-pytestmark = NEWEST_AIRFLOW_ONLY
 
 KEY_PATTERN = re.compile(
     r"inference_output/video/\d{8}/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}/output\.mp4"

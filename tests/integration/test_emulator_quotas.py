@@ -13,9 +13,6 @@ import requests
 
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.emulator.client import EmulatorControlError
-from tests.airflow_versions import NEWEST_AIRFLOW_ONLY
-
-pytestmark = NEWEST_AIRFLOW_ONLY
 
 TIMEOUT = 10
 BODY = {

@@ -33,6 +33,7 @@ from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.protocol import ERROR_CODES, HailuoTask, failure_error
 from airflow_provider_hailuo.retry import RetryPolicy
 from airflow_provider_hailuo.settings import GatewaySettings
+from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import log_lines
 
 IMAGES = Path(__file__).resolve().parents[2] / "dags_examples" / "images"
@@ -73,6 +74,7 @@ def apoll(task_id: str, hook: HailuoHook | None = None) -> HailuoTask:
 # -- the happy path ------------------------------------------------------------------------------
 
 
+@EVERY_AIRFLOW
 def test_submit_wait_download_end_to_end(
     hook: HailuoHook, hailuo_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -534,6 +536,7 @@ class _LookupCounter:
         monkeypatch.setattr(HailuoHook, "_alook_up_settings", counted)
 
 
+@EVERY_AIRFLOW
 def test_hooks_of_one_connection_on_one_loop_share_one_lookup(
     hailuo_connection: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -551,6 +554,7 @@ def test_hooks_of_one_connection_on_one_loop_share_one_lookup(
     assert lookups.calls == 2
 
 
+@EVERY_AIRFLOW
 def test_kept_settings_expire(hailuo_connection: str, monkeypatch: pytest.MonkeyPatch) -> None:
     lookups = _LookupCounter(monkeypatch)
     monkeypatch.setattr(settings_cache, "SETTINGS_TTL_SECONDS", 0.0)
@@ -563,6 +567,7 @@ def test_kept_settings_expire(hailuo_connection: str, monkeypatch: pytest.Monkey
     assert lookups.calls == 3
 
 
+@EVERY_AIRFLOW
 def test_a_failed_lookup_is_not_kept(
     hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -581,6 +586,7 @@ def test_a_failed_lookup_is_not_kept(
     assert lookups.calls == 2
 
 
+@EVERY_AIRFLOW
 def test_a_cancelled_first_caller_does_not_cancel_the_others_lookup(
     hailuo_connection: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -603,6 +609,7 @@ def test_a_cancelled_first_caller_does_not_cancel_the_others_lookup(
 # -- the UI's Test button, and secrets --------------------------------------------------------------
 
 
+@EVERY_AIRFLOW
 def test_test_connection(hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
     set_connection(monkeypatch, host=hailuo_emulator.url, password=hailuo_emulator.api_key)
     assert HailuoHook().test_connection() == (

@@ -28,6 +28,7 @@ from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from tests.airflow_versions import (
     AIRFLOW_V_3_0_PLUS,
     AIRFLOW_V_3_3_PLUS,
+    EVERY_AIRFLOW,
 )
 from tests.integration.support import (
     RESULT_KEYS,
@@ -37,6 +38,8 @@ from tests.integration.support import (
     log_lines,
     task_results,
 )
+
+pytestmark = EVERY_AIRFLOW
 
 FRAME = str(Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg")
 

@@ -16,9 +16,6 @@ import requests
 
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
-from tests.airflow_versions import NEWEST_AIRFLOW_ONLY
-
-pytestmark = NEWEST_AIRFLOW_ONLY
 
 TRIGGERS = 1000
 POLL_INTERVAL = 1.0

@@ -21,6 +21,9 @@ from airflow_provider_hailuo import __version__
 from airflow_provider_hailuo.get_provider_info import get_provider_info
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.settings import GatewaySettings
+from tests.airflow_versions import EVERY_AIRFLOW
+
+pytestmark = EVERY_AIRFLOW
 
 AIRFLOW = [sys.executable, "-m", "airflow"]
 

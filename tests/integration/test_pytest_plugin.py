@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.airflow_versions import EVERY_AIRFLOW
+
+pytestmark = EVERY_AIRFLOW
+
 OPT_IN = 'pytest_plugins = ["airflow_provider_hailuo.emulator.pytest_plugin"]\n'
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 STILL = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"

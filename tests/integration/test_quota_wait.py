@@ -24,6 +24,7 @@ from airflow_provider_hailuo.operators import hailuo as hailuo_operator_module
 from airflow_provider_hailuo.quota import MAX_SPACING
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from airflow_provider_hailuo.triggers.quota import EVENT_QUOTA_TURN, HailuoQuotaWaitTrigger, release_schedule
+from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import StandInStateStore, load_dag, log_lines, task_results
 from tests.integration.test_operator import context, operator
 
@@ -44,6 +45,7 @@ def refuse_creates(
     )
 
 
+@EVERY_AIRFLOW
 def test_a_refused_create_defers_to_the_triggerer_with_nothing_secret(
     fast_connection: str,
     hailuo_emulator: EmulatorServer,
@@ -88,6 +90,7 @@ def test_a_refused_create_defers_to_the_triggerer_with_nothing_secret(
     assert store  # the new task's id is recorded
 
 
+@EVERY_AIRFLOW
 def test_a_deferred_task_comes_back_no_sooner_than_airflow_can_take_it_back(
     fast_connection: str, hailuo_emulator: EmulatorServer
 ) -> None:
@@ -113,6 +116,7 @@ def test_a_refusal_after_the_quota_deadline_fails_and_names_the_settings(
     assert hailuo_emulator.client.stats()["tasks_created"] == 0
 
 
+@EVERY_AIRFLOW
 def test_a_retry_resumed_with_an_earlier_tries_quota_turn_starts_its_own_wait(
     fast_connection: str, hailuo_emulator: EmulatorServer
 ) -> None:
@@ -234,6 +238,7 @@ def test_a_mapped_batch_rides_out_refusals_without_a_failure_or_a_retry(
     )
 
 
+@EVERY_AIRFLOW
 def test_a_refusal_whose_record_cannot_be_removed_fails_instead_of_waiting(
     fast_connection: str, hailuo_emulator: EmulatorServer
 ) -> None:

@@ -12,7 +12,10 @@ from airflow_provider_hailuo.exceptions import HailuoValidationError
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.sensors.hailuo import CAN_START_FROM_TRIGGER, HailuoTaskSensor
+from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import RESULT_KEYS, RecordingTaskInstance, load_dag, task_results
+
+pytestmark = EVERY_AIRFLOW
 
 FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
 MODES = ["deferrable", "poke", "reschedule"]

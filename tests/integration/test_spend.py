@@ -14,6 +14,7 @@ from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import HailuoSpendLimitError
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
 from airflow_provider_hailuo.spend import SPEND_XCOM_KEY
+from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import RecordingTaskInstance, StandInStateStore, load_dag, log_lines
 
 FRAME = str(Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg")
@@ -128,8 +129,11 @@ def test_a_dry_run_is_refused_where_the_real_run_would_be(
 # -- the run's cap --------------------------------------------------------------------------------
 
 dag_test = pytest.mark.usefixtures("airflow_db")
+# On the older lines, the two paths through Airflow's XComs: the other tasks of the run (a mapped
+# batch) and the earlier tries of one task. How the cap adds them up is the provider's own.
 
 
+@EVERY_AIRFLOW
 @dag_test
 def test_a_mapped_batch_stops_at_the_run_cap(
     hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
@@ -183,6 +187,7 @@ def test_the_run_cap_counts_the_other_tasks_of_the_run(
     assert by_task == {"first": "success", "second": "failed"}
 
 
+@EVERY_AIRFLOW
 @dag_test
 def test_the_run_cap_counts_the_videos_of_earlier_tries(
     hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch

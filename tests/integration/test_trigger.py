@@ -17,7 +17,10 @@ from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.protocol import ERROR_CODES
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
+from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import log_lines
+
+pytestmark = EVERY_AIRFLOW
 
 FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
 

@@ -19,9 +19,11 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_hailuo.emulator.server import EmulatorServer
-from tests.airflow_versions import AIRFLOW_V_3_1_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_1_PLUS, EVERY_AIRFLOW
 from tests.integration.airflow_ui import ApiServer, api_server, chromium, play, screenshot, sign_in
 from tests.integration.support import REPO, load_dag, task_results
+
+pytestmark = EVERY_AIRFLOW
 
 ui_only = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="external views came with Airflow 3.1")
 FAILURE_CODE = "010004095"

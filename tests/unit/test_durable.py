@@ -21,8 +21,10 @@ from airflow_provider_hailuo.durable import (
 )
 from airflow_provider_hailuo.exceptions import HailuoError
 from airflow_provider_hailuo.params import GenerationRequest
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, EVERY_AIRFLOW
 from tests.integration.support import StandInStateStore
+
+pytestmark = EVERY_AIRFLOW
 
 
 def fingerprint(first_frame_image: Any, **kwargs: Any) -> str:

@@ -26,7 +26,9 @@ from airflow_provider_hailuo.images import (
     shorten,
 )
 from airflow_provider_hailuo.settings import EXTRA_ALLOWED_FRAME_ROOTS
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, EVERY_AIRFLOW
+
+pytestmark = EVERY_AIRFLOW
 
 PARAM = "first_frame_image"
 FORMATS = [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]

@@ -33,6 +33,9 @@ except ImportError:
     import airflow.models.baseoperator  # Airflow 2
 before = set(sys.modules)
 import {module}
+from tests.airflow_versions import EVERY_AIRFLOW
+
+pytestmark = EVERY_AIRFLOW
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 

@@ -12,6 +12,9 @@ from airflow_provider_hailuo.exceptions import HailuoTaskFailedError
 from airflow_provider_hailuo.lineage import location_name, run_facet, video_locations
 from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.storage import object_storage_path_class
+from tests.airflow_versions import EVERY_AIRFLOW
+
+pytestmark = EVERY_AIRFLOW
 
 
 @pytest.mark.parametrize(

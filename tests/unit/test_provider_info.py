@@ -16,7 +16,9 @@ import pytest
 from airflow_provider_hailuo import __version__
 from airflow_provider_hailuo.get_provider_info import get_provider_info
 from airflow_provider_hailuo.lineage import SCHEMA_URL
-from tests.airflow_versions import AIRFLOW_V_3_3_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_3_PLUS, EVERY_AIRFLOW
+
+pytestmark = EVERY_AIRFLOW
 
 SCHEMAS = Path(airflow.__file__).parent
 REPO = Path(__file__).resolve().parents[2]

@@ -76,6 +76,8 @@ except ImportError:
     import airflow.models.baseoperator
 before = set(sys.modules)
 import airflow_provider_hailuo.storage
+
+pytestmark = EVERY_AIRFLOW
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
     out = subprocess.run(
