@@ -12,6 +12,10 @@ import sys
 
 import pytest
 
+from tests.airflow_versions import EVERY_AIRFLOW
+
+pytestmark = EVERY_AIRFLOW
+
 # Heavy, and only needed when a task runs: image decoding, the async client, the emulator,
 # the hook (requests) and the trigger; OpenLineage only when its listener asks for lineage.
 MUST_STAY_OUT = (
@@ -33,9 +37,6 @@ except ImportError:
     import airflow.models.baseoperator  # Airflow 2
 before = set(sys.modules)
 import {module}
-from tests.airflow_versions import EVERY_AIRFLOW
-
-pytestmark = EVERY_AIRFLOW
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 

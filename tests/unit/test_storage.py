@@ -21,7 +21,9 @@ from airflow_provider_hailuo.storage import (
     redact_uri,
     uri_scheme,
 )
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, EVERY_AIRFLOW
+
+pytestmark = EVERY_AIRFLOW
 
 
 def airflow_registry() -> set[str]:
@@ -76,8 +78,6 @@ except ImportError:
     import airflow.models.baseoperator
 before = set(sys.modules)
 import airflow_provider_hailuo.storage
-
-pytestmark = EVERY_AIRFLOW
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
     out = subprocess.run(
