@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
+from airflow_provider_hailuo.gateway.resend import may_send_again
+
 
 class HailuoError(AirflowException):
     """Base class of every error this provider raises."""
+
+    # Whether the request this error stands for never left this machine (see resend.py).
+    never_sent = False
+
+
+class HailuoRequestNotSentError(HailuoError):
+    """A request that could not be sent: a malformed URL or header, a certificate refused during
+    the handshake. Nothing reached anyone, and sending it again fails the same way."""
+
+    never_sent = True
 
 
 class HailuoValidationError(HailuoError, ValueError):
@@ -49,10 +61,9 @@ class HailuoNotFoundError(HailuoAPIError):
 
 
 class HailuoTransientError(HailuoAPIError):
-    """A fault worth retrying: 429, 5xx or a dropped connection.
+    """A fault worth retrying: 429, 5xx, a timeout or a dropped connection.
 
-    ``resubmit_safe`` says whether the gateway cannot have accepted the request (connection
-    refused, 429, an explicit 503), which is the only case where a create call is retried.
+    ``never_sent``: the connection was never made, so nothing was sent.
     """
 
     def __init__(
@@ -61,12 +72,17 @@ class HailuoTransientError(HailuoAPIError):
         *,
         status_code: int | None = None,
         retry_after: float | None = None,
-        resubmit_safe: bool = False,
+        never_sent: bool = False,
         gateway_error: bool = False,
     ) -> None:
         self.retry_after = retry_after
-        self.resubmit_safe = resubmit_safe
+        self.never_sent = never_sent
         super().__init__(message, status_code=status_code, gateway_error=gateway_error)
+
+    @property
+    def resubmit_safe(self) -> bool:
+        """Whether a create that failed so may be sent again (the rule is :mod:`~.resend`'s)."""
+        return may_send_again(self)
 
 
 class HailuoRateLimitError(HailuoTransientError):

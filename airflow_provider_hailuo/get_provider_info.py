@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_hailuo import __version__
-from airflow_provider_hailuo.defaults import (
+from airflow_provider_hailuo.gateway.defaults import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREATE_PATH,
     DEFAULT_HOST,
@@ -17,14 +17,17 @@ from airflow_provider_hailuo.defaults import (
     DEFAULT_RETRY_LIMIT,
     DEFAULT_TASK_PATH,
     DEFAULT_TIMEOUT,
+    MIN_DEFERRAL_SECONDS,
 )
+from airflow_provider_hailuo.gateway.models import MODELS
 
 
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-hailuo",
         "name": "Hailuo",
-        "description": "Turn images into videos with MiniMax Hailuo 02 through the Vtrix model gateway.",
+        "description": "Turn images, or text, into videos with MiniMax's Hailuo models through the Vtrix "
+        "model gateway.",
         "versions": [__version__],
         "integrations": [
             {
@@ -50,7 +53,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "Hailuo", "python-modules": ["airflow_provider_hailuo.hooks.hailuo"]}],
-        "extra-links": ["airflow_provider_hailuo.links.HailuoVideoLink"],
+        "extra-links": ["airflow_provider_hailuo.integration.links.HailuoVideoLink"],
         # Also an ``airflow.plugins`` entry point: Airflow reads this list only when
         # ``[core] lazy_discover_providers`` is off.
         "plugins": [
@@ -58,8 +61,21 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "config": {
             "hailuo": {
-                "description": "The Hailuo provider's views in the Airflow UI (Airflow 3.1+).",
+                "description": "The Hailuo provider: its deferrals, and its views in the Airflow UI (Airflow 3.1+).",
                 "options": {
+                    "min_deferral_seconds": {
+                        "description": (
+                            "A deferred Hailuo task comes back no sooner than this many seconds after "
+                            "deferring (a trigger holds an earlier event), and a task with less than this "
+                            "left to wait waits in its worker: Airflow 3 can fail a task whose trigger "
+                            "fires within seconds (apache/airflow#72716). 0 turns the floor off (as "
+                            "dag.test(), with no scheduler, can)."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "15",
+                        "default": f"{MIN_DEFERRAL_SECONDS:g}",
+                    },
                     "ui_video_folders": {
                         "description": (
                             "Comma-separated folders on the API server's machine whose downloaded "
@@ -71,7 +87,7 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "/data/videos",
                         "default": "",
-                    }
+                    },
                 },
             }
         },
@@ -136,7 +152,9 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Price table (USD)",
                         "description": "What each video costs this account, for estimates and cost caps: "
                         'JSON by model, resolution and duration, e.g. {"minimax_hailuo_02_i2v": '
-                        '{"768P": {"6": "0.28", "10": "0.56"}}}; empty: no estimates',
+                        '{"768P": {"6": "0.28", "10": "0.56"}}}; models: '
+                        + ", ".join(MODELS)
+                        + "; empty: no estimates",
                         "schema": {"type": ["string", "null"]},
                     },
                 },

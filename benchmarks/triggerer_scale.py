@@ -136,7 +136,7 @@ def _thread_trigger_class() -> type[BaseTrigger]:
 
 
 def _trigger_factory(variant: str, poll_interval: float) -> Callable[[str], BaseTrigger]:
-    from airflow_provider_hailuo.defaults import DEFAULT_TASK_PATH
+    from airflow_provider_hailuo.gateway.defaults import DEFAULT_TASK_PATH
 
     if variant == "hailuo":
         from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
@@ -186,8 +186,8 @@ async def create_tasks(url: str, count: int) -> list[tuple[str, float]]:
 
     import aiohttp
 
-    from airflow_provider_hailuo.defaults import DEFAULT_CREATE_PATH
-    from airflow_provider_hailuo.protocol import build_create_body
+    from airflow_provider_hailuo.gateway.defaults import DEFAULT_CREATE_PATH
+    from airflow_provider_hailuo.gateway.protocol import build_create_body
 
     body = build_create_body(MODEL, {"first_frame_image": FRAME_URL})
     headers = {"Authorization": f"Bearer {API_KEY}"}

@@ -17,6 +17,8 @@ from typing import Any
 # common-compat gives one import for Airflow 2.11 (Dataset) and 3.x (Asset).
 from airflow.providers.common.compat.sdk import DAG, Asset, task
 
+from airflow_provider_hailuo.gateway.urls import without_query
+
 # The producer's asset: the same URI is the same asset.
 VIDEO_LIBRARY = Asset(uri="file:///tmp/hailuo-videos/library")
 
@@ -42,9 +44,9 @@ with DAG(
         # video's event has.
         videos = [event.extra for event in events if event.extra.get("hailuo_task_id")]
         for video in videos:
-            print(
-                f"{video['hailuo_task_id']}: {video['local_path'] or video['video_url']} costs ${video['cost']}"
-            )
+            # A video URL is signed: logs show it without its query (the extra keeps it whole).
+            where = video["local_path"] or without_query(video["video_url"])
+            print(f"{video['hailuo_task_id']}: {where} costs ${video['cost']}")
         # Exact: costs are decimal strings, summed as Decimal (a video of unknown cost adds nothing).
         total = sum((Decimal(video["cost"]) for video in videos if video["cost"] is not None), Decimal("0"))
         print(f"{len(videos)} new videos cost ${total} in all")

@@ -14,6 +14,7 @@ from typing import Any
 # common-compat gives one import for Airflow 2.11 and 3.x; on Airflow 3 only, `from airflow.sdk import ...`.
 from airflow.providers.common.compat.sdk import DAG, task
 
+from airflow_provider_hailuo.gateway.urls import without_query
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
 
 IMAGES = Path(__file__).parent / "images"
@@ -35,9 +36,13 @@ with DAG(dag_id="example_hailuo_batch", schedule=None, catchup=False, tags=["hai
 
     @task
     def total_cost(results: list[dict[str, Any]]) -> str:
+        # Every mapped result in one read. Iterating Airflow 3's lazy sequence reads one at a time
+        # until one is missing, which its task SDK logs as an error ("XCom not found").
+        results = results[:]
         total = sum((Decimal(result["cost"]) for result in results), Decimal("0"))
         for result in results:
-            print(f"{result['hailuo_task_id']}: {result['video_url']} costs ${result['cost']}")
+            # A video URL is signed: logs show it without its query (XCom keeps it whole).
+            print(f"{result['hailuo_task_id']}: {without_query(result['video_url'])} costs ${result['cost']}")
         print(f"{len(results)} videos cost ${total} in all")
         return str(total)
 

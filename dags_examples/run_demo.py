@@ -35,6 +35,7 @@ def main() -> int:
 
     prepare_local_airflow([HERE])
     from airflow_provider_hailuo.emulator import EmulatorServer
+    from airflow_provider_hailuo.gateway.urls import without_query
 
     with EmulatorServer(render_seconds=3.0) as emulator:
         os.environ["AIRFLOW_CONN_HAILUO_DEFAULT"] = json.dumps(
@@ -52,7 +53,7 @@ def main() -> int:
         print(f"task {task_instance.task_id} ended {task_instance.state}; see the log above")
         return 1
     print(f"Hailuo task:  {result['hailuo_task_id']} ({result['status']})")
-    print(f"video URL:    {result['video_url']}")
+    print(f"video URL:    {without_query(result['video_url'])} (signed; the XCom holds it whole)")
     print(f"cost (USD):   {result['cost']}")
     local = Path(result["local_path"])
     print(f"downloaded:   {local} ({local.stat().st_size} bytes)")

@@ -22,6 +22,9 @@ def _airflow_version() -> tuple[int, int]:
 AIRFLOW_V_3_0_PLUS = _airflow_version() >= (3, 0)
 # The task SDK's own filesystem registry (airflow.sdk.io.fs).
 AIRFLOW_V_3_1_PLUS = _airflow_version() >= (3, 1)
+# Reading a Variable that does not exist logs no error-level line from the task SDK's client (3.0
+# and 3.1 log "Variable not found" at error level: the durable record's first read, see the README).
+MISSING_VARIABLE_LOGS_NO_ERROR = not AIRFLOW_V_3_0_PLUS or _airflow_version() >= (3, 2)
 # The task state store and ResumableJobMixin: a retry can find the gateway task an earlier try made.
 AIRFLOW_V_3_3_PLUS = _airflow_version() >= (3, 3)
 

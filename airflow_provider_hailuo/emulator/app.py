@@ -19,13 +19,12 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from airflow_provider_hailuo.defaults import DEFAULT_CREATE_PATH, DEFAULT_TASK_PATH
 from airflow_provider_hailuo.emulator.cdn import BOTH_CREDENTIALS, DOWNLOAD_PREFIX, CdnError
 from airflow_provider_hailuo.emulator.config import ControlError, EmulatorConfig
 from airflow_provider_hailuo.emulator.control import CONTROL_PREFIX, add_control_routes
@@ -42,15 +41,15 @@ from airflow_provider_hailuo.emulator.faults import (
     Fault,
 )
 from airflow_provider_hailuo.emulator.quotas import REFUSED_IN_FLIGHT, retry_after_header
+from airflow_provider_hailuo.emulator.rules import SERVED_MODELS, Refused, check_create
 from airflow_provider_hailuo.emulator.state import EmulatorState
 from airflow_provider_hailuo.emulator.stats import ENDPOINT_OTHER
 from airflow_provider_hailuo.emulator.tasks import isoformat
 from airflow_provider_hailuo.emulator.videos import video_bytes_for
 from airflow_provider_hailuo.emulator.webutil import STATE_KEY, error_response
-from airflow_provider_hailuo.exceptions import HailuoProtocolError, HailuoValidationError
-from airflow_provider_hailuo.images import check_data_url
-from airflow_provider_hailuo.params import DEFAULT_MODEL, IMAGE_PARAMETERS, validate_wire_params
-from airflow_provider_hailuo.protocol import (
+from airflow_provider_hailuo.exceptions import HailuoProtocolError
+from airflow_provider_hailuo.gateway.defaults import DEFAULT_CREATE_PATH, DEFAULT_TASK_PATH
+from airflow_provider_hailuo.gateway.protocol import (
     FINAL_STATUSES,
     STATUS_IN_PROGRESS,
     unwrap_create_body,
@@ -107,26 +106,6 @@ async def _off_loop_if_large(size: int, function: Callable[..., Any], *args: Any
     return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
 
-def _check_frame(parameter: str, value: str) -> None:
-    if value.startswith("data:"):
-        check_data_url(value, parameter)
-    elif not value.startswith(("http://", "https://")):
-        raise HailuoValidationError(
-            parameter,
-            f"{parameter} must be a public http(s) URL or a base64 data URL (data:image/...;base64,...)",
-        )
-
-
-def _check_create_params(params: Mapping[str, Any]) -> None:
-    if params.get("first_frame_image") is None:
-        raise HailuoValidationError("first_frame_image", "first_frame_image is required")
-    validate_wire_params(params)
-    for parameter in IMAGE_PARAMETERS:
-        value = params.get(parameter)
-        if isinstance(value, str):
-            _check_frame(parameter, value)
-
-
 def _rate_limited(message: str, wait: float | None) -> web.Response:
     return web.json_response({"error": {"message": message}}, status=429, headers=retry_after_header(wait))
 
@@ -160,11 +139,13 @@ async def create_task(request: web.Request) -> web.StreamResponse:
         model, params = unwrap_create_body(body)
     except HailuoProtocolError as err:
         return error_response(400, str(err))
-    if model != DEFAULT_MODEL:
-        return error_response(400, f"model {model!r} is not served at this endpoint; use {DEFAULT_MODEL!r}")
+    enabled = config.enabled_models
+    if model not in SERVED_MODELS or (enabled is not None and model not in enabled):
+        # Whether each model is enabled for an account is unknown: refused as an unknown model.
+        return error_response(400, f"model {model!r} is not available for this API key")
     try:
-        await _off_loop_if_large(len(raw), _check_create_params, params)
-    except HailuoValidationError as err:
+        await _off_loop_if_large(len(raw), check_create, model, params)
+    except Refused as err:
         return error_response(400, str(err))
     task = state.create_task(model, params)
     return web.json_response(
@@ -258,10 +239,14 @@ def _drop(request: web.Request) -> web.Response:
     return web.Response(status=499)
 
 
-def _status_response(fault: Fault) -> web.Response:
+def _status_response(fault: Fault, request: web.Request) -> web.Response:
     body, content_type = fault.error_body()
+    headers: dict[str, str] = {}
     retry_after = fault.retry_after_header()
-    headers = {"Retry-After": retry_after} if retry_after is not None else None
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    if 300 <= fault.http_status < 400:
+        headers["Location"] = str(request.url)  # to itself: a client that follows it loops
     return web.Response(status=fault.http_status, body=body, content_type=content_type, headers=headers)
 
 
@@ -284,6 +269,10 @@ def _malformed_response(fault: Fault, endpoint: str, response: web.StreamRespons
         return web.Response(text="<html><body><h1>Upstream busy</h1></body></html>", content_type="text/html")
     if fault.malformed == "empty":
         return web.Response(body=b"", content_type="application/json")
+    if fault.malformed == "undecodable" and isinstance(response, web.Response):
+        return web.Response(
+            body=response.body, content_type="application/json", headers={"Content-Encoding": "gzip"}
+        )
     payload: Any = {}
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
         payload = json.loads(response.body)
@@ -298,10 +287,10 @@ async def _with_fault(
     if fault.kind == KIND_DROP:
         return _drop(request)
     if fault.kind == KIND_STATUS and not fault.after_accept:
-        return _status_response(fault)
+        return _status_response(fault, request)
     response = await handler(request)
     if fault.kind == KIND_STATUS:
-        return _status_response(fault)
+        return _status_response(fault, request)
     if fault.kind == KIND_DROP_AFTER_ACCEPT:
         return _drop(request)
     if fault.kind == KIND_SLOW:

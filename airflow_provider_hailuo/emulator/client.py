@@ -69,6 +69,11 @@ class EmulatorClient:
         create_quota_per_minute: float | None = None,
         max_tasks_in_flight: int | None = None,
         poll_quota_per_second: float | None = None,
+        enabled_models: list[str] | None = None,
+        render_profile: str | None = None,
+        render_time_scale: float | None = None,
+        render_slots: int | None = None,
+        render_seed: int | None = None,
     ) -> dict[str, Any]:
         """Change the given settings (``render_seconds`` applies to tasks created afterwards,
         ``response_delay_seconds`` to gateway requests arriving afterwards). ``pending_poll_status``
@@ -79,7 +84,10 @@ class EmulatorClient:
         answers polls of tasks younger than that with the gateway's JSON 404 "task not found";
         ``stable_video_urls`` hands out a task's first video URL on every read after (so a refresh
         cannot renew an expired one). ``create_quota_per_minute``, ``max_tasks_in_flight`` and
-        ``poll_quota_per_second`` are per-key quotas answered with 429 (``reset()`` lifts them)."""
+        ``poll_quota_per_second`` are per-key quotas answered with 429 (``reset()`` lifts them).
+        ``enabled_models`` limits the models this key may create with (the rest answer 400).
+        ``render_profile="realistic"`` (with ``render_time_scale``, ``render_slots`` and
+        ``render_seed``) draws render times, queues renders and gives an uneven progress."""
         changes = {
             key: value
             for key, value in (
@@ -94,6 +102,11 @@ class EmulatorClient:
                 ("create_quota_per_minute", create_quota_per_minute),
                 ("max_tasks_in_flight", max_tasks_in_flight),
                 ("poll_quota_per_second", poll_quota_per_second),
+                ("enabled_models", enabled_models),
+                ("render_profile", render_profile),
+                ("render_time_scale", render_time_scale),
+                ("render_slots", render_slots),
+                ("render_seed", render_seed),
             )
             if value is not None
         }

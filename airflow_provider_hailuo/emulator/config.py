@@ -58,6 +58,16 @@ class EmulatorConfig:
     ``create_quota_per_minute``, ``max_tasks_in_flight`` and ``poll_quota_per_second`` are per-key
     quotas (see :mod:`~airflow_provider_hailuo.emulator.quotas`); ``null`` (the default) is none.
 
+    ``render_profile`` ``"realistic"`` draws each task's render time around a median per model,
+    resolution and duration (scaled by ``render_time_scale``), queues tasks beyond
+    ``render_slots`` rendering at once, and gives a progress that stalls, jumps or is absent
+    (see :mod:`~airflow_provider_hailuo.emulator.renders`; ``render_seed`` makes it repeatable).
+    ``"fixed"`` (the default) renders every task ``render_seconds``.
+
+    ``enabled_models`` lists the models this API key may use (``null``, the default: every model
+    the emulator serves); a create for another is refused with the gateway's 400, as an account
+    without that model would be answered.
+
     ``not_found_after_create_seconds`` answers polls of a task younger than that with the gateway's
     own JSON 404 "task not found", as a gateway whose task store lags its create endpoint would.
     0 (the default) turns it off.
@@ -80,6 +90,11 @@ class EmulatorConfig:
     create_quota_per_minute: float | None = None
     max_tasks_in_flight: int | None = None
     poll_quota_per_second: float | None = None
+    enabled_models: list[str] | None = None
+    render_profile: str = "fixed"
+    render_time_scale: float = 1.0
+    render_slots: int | None = None
+    render_seed: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key:
@@ -110,6 +125,22 @@ class EmulatorConfig:
             raise ControlError(f"max_tasks_in_flight must be an integer >= 1 or null, got {in_flight!r}")
         if not isinstance(self.stable_video_urls, bool):
             raise ControlError(f"stable_video_urls must be true or false, got {self.stable_video_urls!r}")
+        if self.render_profile not in ("fixed", "realistic"):
+            raise ControlError(f"render_profile must be 'fixed' or 'realistic', got {self.render_profile!r}")
+        if _seconds("render_time_scale", self.render_time_scale) <= 0:
+            raise ControlError(f"render_time_scale must be a number > 0, got {self.render_time_scale!r}")
+        for name in ("render_slots", "render_seed"):
+            value = getattr(self, name)
+            minimum = 1 if name == "render_slots" else 0
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < minimum
+            ):
+                raise ControlError(f"{name} must be an integer >= {minimum} or null, got {value!r}")
+        enabled = self.enabled_models
+        if enabled is not None and (
+            not isinstance(enabled, list) or not all(isinstance(model, str) for model in enabled)
+        ):
+            raise ControlError(f"enabled_models must be a list of model ids or null, got {enabled!r}")
         status = self.pending_poll_status
         if status is not None and (
             isinstance(status, bool) or not isinstance(status, int) or not 300 <= status <= 599

@@ -1,7 +1,9 @@
 """Misbehaviour on demand: a queue of faults, each aimed at an endpoint and used up after N uses.
 
 Request faults (``status``, ``drop``, ``drop_after_accept``, ``slow``, ``malformed``, ``truncate``)
-replace or disturb the answer to one request each; ``task_failure`` decides how the next created
+replace or disturb the answer to one request each (with ``after_accept``, a ``status`` fault is
+answered after the gateway acted on the request, as a proxy's page is; a 3xx ``status`` redirects
+to the same URL, a redirect loop); ``task_failure`` decides how the next created
 tasks end. ``truncate`` (downloads only) sends the full ``Content-Length`` but closes the
 connection about halfway through the body, as a download cut short does: a client that trusts
 whatever bytes it received saves half a video.
@@ -27,7 +29,8 @@ from airflow_provider_hailuo.emulator.tasks import (
     check_error_spec,
     task_error_payload,
 )
-from airflow_provider_hailuo.protocol import HTTP_STATUS_HINTS, STATUS_CANCELLED, STATUS_FAILED
+from airflow_provider_hailuo.gateway.http_errors import HTTP_STATUS_HINTS
+from airflow_provider_hailuo.gateway.protocol import STATUS_CANCELLED, STATUS_FAILED
 
 ENDPOINT_CREATE = "create"
 ENDPOINT_POLL = "poll"
@@ -56,7 +59,9 @@ BODY_SHAPES: tuple[str, ...] = (
     BODY_SHAPE_TEXT,
     BODY_SHAPE_HTML,
 )
-MALFORMED_VARIANTS: tuple[str, ...] = ("not_json", "empty", "missing_id", "missing_status")
+# ``undecodable``: the real answer labelled ``Content-Encoding: gzip`` but sent plain, as a proxy that
+# mislabels a body does; the client cannot decode what the gateway answered.
+MALFORMED_VARIANTS: tuple[str, ...] = ("not_json", "empty", "missing_id", "missing_status", "undecodable")
 
 # The options each kind accepts besides kind, target and times; the fixed target, if any.
 _KIND_OPTIONS: Mapping[str, frozenset[str]] = {

@@ -17,6 +17,7 @@ from airflow_provider_hailuo.emulator.config import ControlError, EmulatorConfig
 from airflow_provider_hailuo.emulator.faults import FaultQueue
 from airflow_provider_hailuo.emulator.pricing import cost_for
 from airflow_provider_hailuo.emulator.quotas import Quotas
+from airflow_provider_hailuo.emulator.renders import RenderPlanner
 from airflow_provider_hailuo.emulator.stats import RequestStats
 from airflow_provider_hailuo.emulator.tasks import (
     COMPLETED,
@@ -25,9 +26,10 @@ from airflow_provider_hailuo.emulator.tasks import (
     EmulatedTask,
     TaskOutcome,
     check_error_spec,
+    new_task_id,
     task_error_payload,
 )
-from airflow_provider_hailuo.protocol import FINAL_STATUSES, STATUS_CANCELLED, STATUS_FAILED
+from airflow_provider_hailuo.gateway.protocol import FINAL_STATUSES, STATUS_CANCELLED, STATUS_FAILED
 
 
 def _utcnow() -> datetime:
@@ -47,6 +49,7 @@ class EmulatorState:
         self.faults = FaultQueue()
         self.videos = VideoUrls()
         self.quotas = Quotas()
+        self.renders = RenderPlanner(self.config.render_seed)
         # The first URL issued for each task, handed out again under stable_video_urls.
         self.first_video_urls: dict[str, str] = {}
         # Not a counter since reset but the present: connections open now stay open across a reset.
@@ -79,6 +82,7 @@ class EmulatorState:
         self.faults = FaultQueue()
         self.videos.clear()
         self.quotas = Quotas()
+        self.renders = RenderPlanner(self.config.render_seed)
         self.first_video_urls.clear()
         self.polls.clear()
 
@@ -89,14 +93,31 @@ class EmulatorState:
     def create_task(self, model: str, params: Mapping[str, Any]) -> EmulatedTask:
         """Record a validated request as a task; a queued ``task_failure`` decides its ending."""
         failure = self.faults.take_task_failure()
+        task_id, now = new_task_id(), time.monotonic()
+        config = self.config
+        if self.renders.seed != config.render_seed:  # a new seed starts its sequence afresh
+            self.renders = RenderPlanner(config.render_seed)
+        plan = self.renders.plan(
+            task_id=task_id,
+            model=model,
+            resolution=params.get("resolution"),
+            duration=params.get("duration"),
+            profile=config.render_profile,
+            render_seconds=config.render_seconds,
+            time_scale=config.render_time_scale,
+            slots=config.render_slots,
+            now=now,
+        )
         task = EmulatedTask.create(
             model=model,
             params=params,
-            cost=cost_for(params.get("duration"), params.get("resolution")),
-            render_seconds=self.config.render_seconds,
+            cost=cost_for(params.get("duration"), params.get("resolution"), model),
+            render_seconds=config.render_seconds,
             outcome=failure.task_outcome() if failure else COMPLETED,
             now=_utcnow(),
-            now_monotonic=time.monotonic(),
+            now_monotonic=now,
+            task_id=task_id,
+            plan=plan,
         )
         self.tasks[task.id] = task
         self.stats.tasks_created += 1

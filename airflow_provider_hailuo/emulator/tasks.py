@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_hailuo.emulator.config import ControlError
-from airflow_provider_hailuo.params import IMAGE_PARAMETERS
-from airflow_provider_hailuo.protocol import (
+from airflow_provider_hailuo.emulator.renders import RenderPlan
+from airflow_provider_hailuo.gateway.params import IMAGE_PARAMETERS
+from airflow_provider_hailuo.gateway.protocol import (
     ERROR_CODES,
     STATUS_CANCELLED,
     STATUS_COMPLETED,
@@ -29,8 +30,6 @@ ERROR_SHAPE_BARE = "bare"  # "internal generation error (code 010004095)"
 ERROR_SHAPES: tuple[str, ...] = (ERROR_SHAPE_SEED, ERROR_SHAPE_STRING, ERROR_SHAPE_BARE)
 DEFAULT_ERROR_CODE = "010004095"
 
-# A running task never reports 1.0: that value means "done" to a reader of the progress bar.
-_MAX_RUNNING_PROGRESS = 0.99
 _SHOWN_IMAGE_CHARS = 48
 
 
@@ -99,6 +98,7 @@ class EmulatedTask:
     outcome: TaskOutcome
     forced: TaskOutcome | None = None
     forced_at: datetime | None = None
+    plan: RenderPlan | None = None
 
     @classmethod
     def create(
@@ -111,17 +111,21 @@ class EmulatedTask:
         outcome: TaskOutcome,
         now: datetime,
         now_monotonic: float,
+        task_id: str | None = None,
+        plan: RenderPlan | None = None,
     ) -> EmulatedTask:
         shown = {k: shorten_image(v) if k in IMAGE_PARAMETERS else v for k, v in params.items()}
+        plan = plan or RenderPlan(0.0, render_seconds)
         return cls(
-            id=new_task_id(),
+            id=task_id or new_task_id(),
             model=model,
             params=shown,
             cost=cost,
             created_at=now,
             created_monotonic=now_monotonic,
-            render_seconds=render_seconds,
+            render_seconds=plan.queued_seconds + plan.render_seconds,
             outcome=outcome,
+            plan=plan,
         )
 
     def force(self, outcome: TaskOutcome, *, now: datetime) -> None:
@@ -138,11 +142,13 @@ class EmulatedTask:
     def status(self, now_monotonic: float) -> str:
         return self.current(now_monotonic).status
 
-    def _progress(self, now_monotonic: float) -> float:
-        if self.render_seconds <= 0:
-            return _MAX_RUNNING_PROGRESS
-        elapsed = max(0.0, now_monotonic - self.created_monotonic)
-        return round(min(elapsed / self.render_seconds, _MAX_RUNNING_PROGRESS), 2)
+    def _progress(self, now_monotonic: float) -> float | None:
+        plan = self.plan or RenderPlan(0.0, self.render_seconds)
+        return plan.progress(max(0.0, now_monotonic - self.created_monotonic))
+
+    def _started_at(self) -> datetime:
+        queued = self.plan.queued_seconds if self.plan else 0.0
+        return self.created_at + timedelta(seconds=queued)
 
     def _finished_at(self) -> datetime:
         if self.forced_at is not None:
@@ -156,14 +162,18 @@ class EmulatedTask:
         running tasks do not pile up URLs nobody was given.
         """
         state = self.current(now_monotonic)
-        metadata = {"in_queue_at": isoformat(self.created_at), "started_at": isoformat(self.created_at)}
+        metadata = {"in_queue_at": isoformat(self.created_at)}
+        if now_monotonic - self.created_monotonic >= (self.plan.queued_seconds if self.plan else 0.0):
+            metadata["started_at"] = isoformat(self._started_at())
         body: dict[str, Any] = {"id": self.id, "status": state.status, "model": self.model}
         if state.status == STATUS_COMPLETED:
             body["progress"] = 1.0
             body["output"] = [{"content": [{"type": "video", "url": video_url()}]}]
             body["usage"] = {"cost": self.cost, "discount": 0}
         elif state.status not in (STATUS_FAILED, STATUS_CANCELLED):
-            body["progress"] = self._progress(now_monotonic)
+            progress = self._progress(now_monotonic)
+            if progress is not None:  # some tasks report none (see renders.py)
+                body["progress"] = progress
         if state.status in (STATUS_COMPLETED, STATUS_FAILED, STATUS_CANCELLED):
             metadata["completed_at"] = isoformat(self._finished_at())
         body["metadata"] = metadata

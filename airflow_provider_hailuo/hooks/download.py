@@ -11,59 +11,70 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import requests
 
-from airflow_provider_hailuo import protocol
 from airflow_provider_hailuo.exceptions import (
     HailuoAPIError,
     HailuoError,
     HailuoNotFoundError,
     HailuoTransientError,
 )
+from airflow_provider_hailuo.gateway import http_errors
+from airflow_provider_hailuo.gateway.urls import without_query
 from airflow_provider_hailuo.hooks.transport import requests_error
-from airflow_provider_hailuo.urls import without_query
+from airflow_provider_hailuo.media.kinds import Kind, kind_of
+from airflow_provider_hailuo.media.storage import VIDEO_SUFFIXES, names_a_file
 
 if TYPE_CHECKING:
-    from airflow_provider_hailuo.protocol import HailuoTask
-    from airflow_provider_hailuo.retry import Logger, RetryPolicy
-    from airflow_provider_hailuo.settings import GatewaySettings
+    from airflow_provider_hailuo.gateway.protocol import HailuoTask
+    from airflow_provider_hailuo.gateway.retry import Logger, RetryPolicy
+    from airflow_provider_hailuo.hooks.settings import GatewaySettings
 
 _CHUNK = 1024 * 1024
-_VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv"})
 _DEFAULT_SUFFIX = ".mp4"
 # What a CDN answers for a signed URL past its expiry (403 on S3 and OSS, 410 on some); a 404
 # there can also be an expired key. Any of these earns one fresh URL from the gateway.
 _EXPIRED_URL_STATUSES = frozenset({403, 404, 410})
 
 
+@dataclass(frozen=True)
+class DownloadedVideo:
+    """A video written in full: where, and its proof (size and SHA-256 of the bytes written), so a
+    downstream task or an auditor can check the file is the one paid for."""
+
+    path: str
+    size_bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size_bytes": self.size_bytes, "sha256": self.sha256}
+
+
 def _suffix(url: str) -> str:
     """The video's extension from its URL when it is a video's, else ``.mp4``: the URL's name is
     not used, only what kind of file it says it is."""
     suffix = PurePosixPath(unquote(urlsplit(url).path)).suffix.lower()
-    return suffix if suffix in _VIDEO_SUFFIXES else _DEFAULT_SUFFIX
-
-
-def _names_a_folder(destination: Any, path: Any) -> bool:
-    """A folder, unless it names a file: a trailing separator (in text: path objects drop it), an
-    existing folder, or a last name without an extension (an object store prefix never "exists",
-    and ``videos`` is far likelier a folder than a video without an extension)."""
-    text = destination if isinstance(destination, str) else ""
-    return text.endswith(("/", os.sep)) or not PurePosixPath(str(path.name)).suffix or bool(path.is_dir())
+    return suffix if suffix in VIDEO_SUFFIXES else _DEFAULT_SUFFIX
 
 
 def _as_path(destination: Any) -> Any:
-    if isinstance(destination, str) and "://" in destination:
+    """``download_to`` as a path to write under: a URI becomes an ObjectStoragePath, text or a
+    path object a local Path; an ObjectStoragePath stays itself."""
+    kind = kind_of(destination)
+    if isinstance(destination, str) and kind in (Kind.URI, Kind.HTTP_URL):
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
         return ObjectStoragePath(destination)
-    if isinstance(destination, (str, os.PathLike)) and type(destination).__name__ != "ObjectStoragePath":
+    if isinstance(destination, (str, os.PathLike)) and kind is not Kind.STORAGE_PATH:
         return Path(os.path.expanduser(os.fspath(destination)))
     return destination
 
@@ -72,7 +83,7 @@ def target_paths(hailuo_task_id: str, urls: Sequence[str], destination: Any) -> 
     """Where each of a task's videos goes: into a folder under the task's id, or at the given file
     name (``<stem>_<n><suffix>`` for each video when there are several)."""
     path = _as_path(destination)
-    is_folder = _names_a_folder(destination, path)
+    is_folder = not names_a_file(destination)
     several = len(urls) > 1
     targets = []
     for index, url in enumerate(urls, start=1):
@@ -103,19 +114,23 @@ class VideoDownloader:
 
     def download_task(
         self, task: HailuoTask, destination: Any, *, refresh: Callable[[], HailuoTask]
-    ) -> list[str]:
+    ) -> list[DownloadedVideo]:
         """Every video of ``task``; a URL the CDN refuses is read again from the gateway once."""
         targets = target_paths(task.id, task.video_urls, destination)
+        for target in targets:  # all of them before any byte is written
+            _refuse_another_tasks_file(target, task.id)
+        for target in targets:  # before the video: a try killed in between leaves no file unclaimed
+            _claim(target, task.id)
         written = []
         for index, target in enumerate(targets):
             try:
-                self.download(task.video_urls[index], target)
+                video = self.download(task.video_urls[index], target)
             except HailuoAPIError as refused:
                 if refused.http_status not in _EXPIRED_URL_STATUSES:
                     raise
                 fresh = self._fresh_url(task, index, refresh, refused)
-                self.download(fresh, target)
-            written.append(str(target))
+                video = self.download(fresh, target)
+            written.append(video)
         return written
 
     def _fresh_url(
@@ -151,20 +166,24 @@ class VideoDownloader:
             )
         return fresh
 
-    def download(self, url: str, target: Any) -> None:
+    def download(self, url: str, target: Any) -> DownloadedVideo:
         """Stream one URL to ``target``, with the retry policy's retries for transient faults."""
         if _exists(target):
-            # Named after its task (or chosen by the DAG author): never replaced silently.
-            self._log.warning("Replacing the existing file %s", target)
+            # The same task's video again (a retry): see _refuse_another_tasks_file.
+            self._log.info("Replacing %s, an earlier download of the same video", target)
         for attempt in self._retry_policy.retrying(logger=self._log):
             with attempt:
-                self._stream_to(url, target)
-        self._log.info("Downloaded the video to %s", target)
+                video = self._stream_to(url, target)
+        self._log.info(
+            "Downloaded the video to %s (%d bytes, SHA-256 %s)", target, video.size_bytes, video.sha256
+        )
+        return video
 
-    def _stream_to(self, url: str, target: Any) -> None:
+    def _stream_to(self, url: str, target: Any) -> DownloadedVideo:
         settings = self._settings
         shown = without_query(url)
         failure: HailuoError | None = None
+        video: DownloadedVideo | None = None
         try:
             # No API key: a video URL is signed, and its own credential; the key goes to the gateway's
             # API only, even where the videos are served from the gateway's own host.
@@ -172,14 +191,14 @@ class VideoDownloader:
                 url, stream=True, timeout=(settings.connect_timeout, settings.timeout)
             ) as response:
                 if response.status_code >= 400:
-                    failure = protocol.error_for_status(
+                    failure = http_errors.error_for_status(
                         response.status_code,
                         response.content,
                         response.headers.get("Retry-After"),
                         fetching=shown,
                     )
                 else:
-                    _write_complete(response, target, shown)
+                    video = _write_complete(response, target, shown)
         except requests.exceptions.ChunkedEncodingError:
             failure = HailuoTransientError(
                 f"download of {shown} was cut short: the connection closed mid-body"
@@ -188,6 +207,49 @@ class VideoDownloader:
             failure = requests_error(err, shown, peer="the video's host")
         if failure is not None:  # raised here, not in the except block: see transport.requests_error
             raise failure
+        assert video is not None  # written, or failure was set
+        return video
+
+
+def _owner_note(target: Any) -> Any:
+    """The hidden file beside a video downloaded under a name the DAG chose: its gateway task id."""
+    return target.parent / f".{target.name}.hailuo-task"
+
+
+def _named_after(target: Any, task_id: str) -> bool:
+    """Whether ``target`` has the name a folder gives ``task_id``'s video (``<task id>[_<n>].<ext>``)."""
+    stem = PurePosixPath(str(target.name)).stem
+    return stem == task_id or (stem.startswith(f"{task_id}_") and stem[len(task_id) + 1 :].isdigit())
+
+
+def _noted_owner(target: Any) -> str | None:
+    try:
+        return str(_owner_note(target).read_text()).strip() or None
+    except (OSError, ValueError):
+        return None
+
+
+def _refuse_another_tasks_file(target: Any, task_id: str) -> None:
+    """A file already under ``target`` is replaced only by its own video again (a retry)."""
+    if not _exists(target) or _named_after(target, task_id):
+        return
+    owner = _noted_owner(target)
+    if owner == task_id:
+        return
+    held = f"the video of Hailuo task {owner}" if owner else "a file this provider did not write"
+    raise HailuoError(
+        f"download_to: {without_query(str(target))} already holds {held}; it is not replaced. Hailuo "
+        f"task {task_id}'s video is made and paid for: give download_to a folder (each video is then "
+        "named after its gateway task) or another file name, or remove the file, then clear the task "
+        "(its retry resumes the same gateway task and pays nothing)."
+    )
+
+
+def _claim(target: Any, task_id: str) -> None:
+    """Note which task's video a file the DAG named holds (a folder's are named after their task)."""
+    if not _named_after(target, task_id):
+        with contextlib.suppress(OSError):
+            _owner_note(target).write_text(task_id)
 
 
 def _exists(target: Any) -> bool:
@@ -197,15 +259,19 @@ def _exists(target: Any) -> bool:
         return False
 
 
-def _write_complete(response: requests.Response, target: Any, shown: str) -> None:
-    """Write the body to a hidden sibling, check it is whole, then give it the final name."""
+def _write_complete(response: requests.Response, target: Any, shown: str) -> DownloadedVideo:
+    """Write the body to a hidden sibling, check it is whole, then give it the final name; the
+    video's size and SHA-256 are those of the bytes written."""
     target.parent.mkdir(parents=True, exist_ok=True)
     # Random per try: two tries of one task (a killed worker's and its retry's) never share it.
     partial = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+    digest, size = hashlib.sha256(), 0
     try:
         with partial.open("wb") as handle:
             for chunk in response.iter_content(_CHUNK):
                 handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
         # Content-Length counts the bytes on the wire: compare it with what urllib3 read from the
         # socket, not with the (possibly decompressed) bytes written.
         expected = response.headers.get("Content-Length", "")
@@ -218,6 +284,7 @@ def _write_complete(response: requests.Response, target: Any, shown: str) -> Non
             partial.unlink()
         raise
     _remove_stale_partials(target)
+    return DownloadedVideo(path=str(target), size_bytes=size, sha256=digest.hexdigest())
 
 
 def _remove_stale_partials(target: Any) -> None:

@@ -12,18 +12,6 @@ from typing import TYPE_CHECKING, Any
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_hailuo import protocol
-from airflow_provider_hailuo.cost import EXTRA_PRICE_TABLE, PriceTable
-from airflow_provider_hailuo.defaults import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_CREATE_PATH,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_RETRY_DELAY,
-    DEFAULT_RETRY_LIMIT,
-    DEFAULT_TASK_PATH,
-    DEFAULT_TIMEOUT,
-    DEFAULT_WAIT_TIMEOUT,
-)
 from airflow_provider_hailuo.exceptions import (
     HailuoAmbiguousSubmitError,
     HailuoError,
@@ -32,27 +20,28 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTimeoutError,
     HailuoTransientError,
 )
-from airflow_provider_hailuo.hooks.download import VideoDownloader
-from airflow_provider_hailuo.hooks.transport import aiohttp_error, new_session, requests_error
-from airflow_provider_hailuo.images import resolve_image, shown_value
-from airflow_provider_hailuo.metrics import record_failed, record_submitted, record_timed_out
-from airflow_provider_hailuo.params import IMAGE_PARAMETERS, GenerationRequest
-from airflow_provider_hailuo.polling import PollPacing
-from airflow_provider_hailuo.quota import is_quota_refusal
-from airflow_provider_hailuo.retry import RetryPolicy
-from airflow_provider_hailuo.settings import (
-    EXTRA_ALLOWED_FRAME_ROOTS,
-    EXTRA_CONNECT_TIMEOUT,
-    EXTRA_CREATE_PATH,
-    EXTRA_RETRY_DELAY,
-    EXTRA_RETRY_LIMIT,
-    EXTRA_TASK_PATH,
-    EXTRA_TIMEOUT,
+from airflow_provider_hailuo.gateway import http_errors, protocol
+from airflow_provider_hailuo.gateway.cost import PriceTable
+from airflow_provider_hailuo.gateway.defaults import (
+    DEFAULT_CONN_ID,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+)
+from airflow_provider_hailuo.gateway.params import IMAGE_PARAMETERS, GenerationRequest
+from airflow_provider_hailuo.gateway.polling import PollPacing
+from airflow_provider_hailuo.gateway.quota import is_quota_refusal
+from airflow_provider_hailuo.gateway.resend import CHECK_BEFORE_PAYING_AGAIN, nothing_accepted
+from airflow_provider_hailuo.gateway.retry import RetryPolicy
+from airflow_provider_hailuo.hooks.download import DownloadedVideo, VideoDownloader
+from airflow_provider_hailuo.hooks.settings import (
     GatewaySettings,
 )
+from airflow_provider_hailuo.hooks.transport import aiohttp_error, new_session, requests_error, unsendable
+from airflow_provider_hailuo.integration.metrics import record_failed, record_submitted, record_timed_out
+from airflow_provider_hailuo.media.images import resolve_image, shown_value
 
 if TYPE_CHECKING:
-    from airflow_provider_hailuo.protocol import HailuoTask
+    from airflow_provider_hailuo.gateway.protocol import HailuoTask
 
 # A probe id for test_connection: the gateway authenticates before it looks the task up.
 _CONNECTION_TEST_TASK_ID = "airflow-connection-test"
@@ -67,7 +56,7 @@ class HailuoHook(BaseHook):
     """
 
     conn_name_attr = "hailuo_conn_id"
-    default_conn_name = "hailuo_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "hailuo"
     hook_name = "Hailuo (MiniMax video)"
 
@@ -137,20 +126,34 @@ class HailuoHook(BaseHook):
     # -- sync: one request -----------------------------------------------------------------------
 
     def _request(self, method: str, url: str, *, data: bytes | None = None) -> requests.Response:
+        """One request. A create (``data``) never follows a redirect: requests would send it again
+        (307, 308) or turn it into a GET, and a redirect proves nothing about what was accepted."""
         settings = self.settings
         headers = {**settings.auth_headers(), "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
         failure: HailuoError | None = None
+        # Prepared apart from sending, so that an error here is known to precede any byte sent.
         try:
-            response = self.session.request(
-                method, url, data=data, headers=headers, timeout=(settings.connect_timeout, settings.timeout)
+            prepared = self.session.prepare_request(requests.Request(method, url, data=data, headers=headers))
+        except (requests.RequestException, ValueError) as err:
+            failure = unsendable(err, url)
+        if failure is not None:  # raised here, not in the except block: see transport.requests_error
+            raise failure
+        # What Session.request adds (proxies and CA bundles from the environment, as configured).
+        environment = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+        try:
+            response = self.session.send(
+                prepared,
+                timeout=(settings.connect_timeout, settings.timeout),
+                allow_redirects=data is None,
+                **environment,
             )
         except requests.RequestException as err:
             failure = requests_error(err, url)
-        if failure is not None:  # raised here, not in the except block: see transport.requests_error
+        if failure is not None:
             raise failure
-        error = protocol.error_for_status(
+        error = http_errors.error_for_status(
             response.status_code, response.content, response.headers.get("Retry-After")
         )
         if error is not None:
@@ -159,13 +162,12 @@ class HailuoHook(BaseHook):
 
     # -- sync: the task API ----------------------------------------------------------------------
 
-    def submit(self, request: GenerationRequest, *, retry_refusals: bool = True) -> str:
+    def submit(self, request: GenerationRequest) -> str:
         """Validate ``request``, resolve its frames, create the task; returns the gateway task id.
 
-        Everything that can be refused locally is refused before the first byte is sent;
-        ``retry_refusals`` as for :meth:`create_task`.
+        Everything that can be refused locally is refused before the first byte is sent.
         """
-        return self.create_task(self.prepare_create_body(request), retry_refusals=retry_refusals)
+        return self.create_task(self.prepare_create_body(request))
 
     def prepare_create_body(self, request: GenerationRequest) -> dict[str, Any]:
         """Everything before the create request: validation, the connection, the frames resolved.
@@ -204,33 +206,40 @@ class HailuoHook(BaseHook):
         ``retry_refusals=False``: a 429 or 503 (the gateway's quota) is raised at once, for the
         caller to wait out without holding a worker (the operator waits in the triggerer).
 
-        :raises HailuoAmbiguousSubmitError: the request may have created a task (a timeout or dropped
-            connection after sending, a 5xx other than 503). It is not resubmitted automatically.
+        :raises HailuoAmbiguousSubmitError: the request may have created a task: any failure that
+            does not prove otherwise (see :mod:`~airflow_provider_hailuo.gateway.resend`). It is not resubmitted.
         """
         url = self.settings.create_url
         data = json.dumps(body, separators=(",", ":")).encode()
+        failure: HailuoError | None = None
         try:
             for attempt in self.retry_policy.retrying(
                 creating=True, logger=self.log, retry_refusals=retry_refusals
             ):
                 with attempt:
                     response = self._request("POST", url, data=data)
-        except HailuoTransientError as err:
-            if err.resubmit_safe:
-                raise
+        except HailuoError as err:
+            failure = err
+        if failure is not None:
+            if nothing_accepted(failure):
+                raise failure
             raise HailuoAmbiguousSubmitError(
-                f"Creating the Hailuo task failed ambiguously ({err}): the gateway may have created a task "
-                "and may charge for it. It is not resubmitted, and the Airflow task is not retried; check the "
-                "gateway's task list before running it again."
-            ) from err
+                f"Creating the Hailuo task failed ambiguously ({failure}): the gateway may have created a "
+                f"task and may charge for it (nothing proves otherwise). {CHECK_BEFORE_PAYING_AGAIN}."
+            ) from failure
+        if 300 <= response.status_code < 400:
+            raise HailuoAmbiguousSubmitError(
+                f"Creating the Hailuo task was answered with a redirect (HTTP {response.status_code}), "
+                "which a create does not follow: whatever answered may have passed the request on. "
+                f"{CHECK_BEFORE_PAYING_AGAIN}; if the gateway moved, set the connection's host to its new one."
+            )
         try:
             task = protocol.parse_task(protocol.loads(response.content))
         except HailuoProtocolError as err:
-            # A 2xx means the gateway accepted the request: a task exists, we just cannot read its id.
+            # A 2xx means something accepted the request: a task may exist, we just cannot read its id.
             raise HailuoAmbiguousSubmitError(
-                f"The gateway accepted the create request but its answer was unreadable ({err}): a task was "
-                "probably created and may be charged for. It is not resubmitted, and the Airflow task is not "
-                "retried; check the gateway's task list before running it again."
+                f"The create request was answered HTTP {response.status_code} but the answer was unreadable "
+                f"({err}): a task was probably created and may be charged for. {CHECK_BEFORE_PAYING_AGAIN}."
             ) from err
         self.log.info("Created Hailuo task %s (status %s)", task.id, task.status)
         record_submitted(body)
@@ -261,7 +270,7 @@ class HailuoHook(BaseHook):
     ) -> HailuoTask:
         """Poll until the task is final and return it (failed ones too: the caller decides).
 
-        Paced as the trigger is (:mod:`~airflow_provider_hailuo.polling`): every ``poll_interval``
+        Paced as the trigger is (:mod:`~airflow_provider_hailuo.gateway.polling`): every ``poll_interval``
         while the gateway answers, slower while it refuses.
 
         :raises HailuoTimeoutError: still not final after ``timeout`` seconds.
@@ -318,6 +327,10 @@ class HailuoHook(BaseHook):
 
         A folder gets ``<task id>.mp4``; see :mod:`~airflow_provider_hailuo.hooks.download`.
         """
+        return [video.path for video in self.download_task_videos(task, destination)]
+
+    def download_task_videos(self, task: HailuoTask, destination: Any) -> list[DownloadedVideo]:
+        """As :meth:`download_videos`, with each file's size and SHA-256 (what the result reports)."""
         downloader = VideoDownloader(self.session, self.settings, self.retry_policy, self.log)
         return downloader.download_task(task, destination, refresh=lambda: self.get_task(task.id))
 
@@ -369,7 +382,7 @@ class HailuoHook(BaseHook):
             failure = aiohttp_error(err, url)
         if failure is not None:  # raised here, not in the except block: see transport.requests_error
             raise failure
-        error = protocol.error_for_status(response.status, body, response.headers.get("Retry-After"))
+        error = http_errors.error_for_status(response.status, body, response.headers.get("Retry-After"))
         if error is not None:
             raise error
         return protocol.parse_task(protocol.loads(body))
@@ -406,44 +419,7 @@ class HailuoHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import IntegerField, StringField
-        from wtforms.validators import NumberRange, Optional
+        """The connection form's extra fields on Airflow < 3.2 (its legacy Flask form)."""
+        from airflow_provider_hailuo.hooks.connection_form import legacy_form_widgets
 
-        return {
-            EXTRA_TIMEOUT: IntegerField(
-                lazy_gettext("Request timeout (s)"),
-                validators=[Optional(), NumberRange(min=1)],
-                widget=BS3TextFieldWidget(),
-                default=int(DEFAULT_TIMEOUT),
-            ),
-            EXTRA_CONNECT_TIMEOUT: IntegerField(
-                lazy_gettext("Connect timeout (s)"),
-                validators=[Optional(), NumberRange(min=1)],
-                widget=BS3TextFieldWidget(),
-                default=int(DEFAULT_CONNECT_TIMEOUT),
-            ),
-            EXTRA_RETRY_LIMIT: IntegerField(
-                lazy_gettext("Attempts per call"),
-                validators=[Optional(), NumberRange(min=1)],
-                widget=BS3TextFieldWidget(),
-                default=DEFAULT_RETRY_LIMIT,
-            ),
-            # A text field: Airflow's legacy form takes no float fields; the hook parses the number.
-            EXTRA_RETRY_DELAY: StringField(
-                lazy_gettext("First retry delay (s)"),
-                widget=BS3TextFieldWidget(),
-                default=str(DEFAULT_RETRY_DELAY),
-            ),
-            EXTRA_CREATE_PATH: StringField(
-                lazy_gettext("Create path"), widget=BS3TextFieldWidget(), default=DEFAULT_CREATE_PATH
-            ),
-            EXTRA_TASK_PATH: StringField(
-                lazy_gettext("Task path"), widget=BS3TextFieldWidget(), default=DEFAULT_TASK_PATH
-            ),
-            EXTRA_ALLOWED_FRAME_ROOTS: StringField(
-                lazy_gettext("Allowed frame roots"), widget=BS3TextFieldWidget()
-            ),
-            EXTRA_PRICE_TABLE: StringField(lazy_gettext("Price table (USD)"), widget=BS3TextFieldWidget()),
-        }
+        return legacy_form_widgets()

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
-from airflow_provider_hailuo.settings import GatewaySettings
+from airflow_provider_hailuo.hooks.settings import GatewaySettings
 
 # Long enough to cover a herd's start (triggers spread their starts over at most a few seconds),
 # short enough that an edited connection reaches new triggers within a minute.

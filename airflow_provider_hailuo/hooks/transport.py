@@ -9,72 +9,96 @@ so the original exception (which holds the request and its headers) is not even 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Iterator
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from airflow_provider_hailuo.exceptions import HailuoError, HailuoTransientError
+from airflow_provider_hailuo.exceptions import HailuoError, HailuoRequestNotSentError, HailuoTransientError
 
-# Transport faults worth retrying. Anything else requests raises (a malformed URL or header, a TLS
-# certificate that does not verify) fails the same way every time, and happens before sending.
-_TRANSIENT_REQUESTS_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
+# Raised before a byte leaves: no usable URL, scheme or proxy URL. They fail the same way every time.
+_UNSENDABLE_REQUESTS_ERRORS = (
+    requests.exceptions.InvalidURL,  # InvalidProxyURL included
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.URLRequired,
 )
+# A connection that was never made: the request was not sent.
+_NOT_CONNECTED = (NewConnectionError, ConnectTimeoutError, requests.ConnectTimeout)
 
 
-def _tls_error(error: BaseException, url: str) -> HailuoError:
-    return HailuoError(
-        f"TLS error talking to {url}: check the host and its certificate ({type(error).__name__})"
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and everything it wraps: requests keeps urllib3's error in ``args[0]``, urllib3
+    keeps the real cause in ``reason``, Python in ``__cause__`` and ``__context__``."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+
+
+def _tls_refused(url: str, error: BaseException) -> HailuoError:
+    return HailuoRequestNotSentError(
+        f"TLS error talking to {url}: the certificate was refused before anything was sent; check the "
+        f"host and its certificate ({type(error).__name__})"
     )
 
 
-def _unsendable(error: BaseException, url: str) -> HailuoError:
+def unsendable(error: BaseException, url: str) -> HailuoError:
     """A request that fails the same way every time (a malformed URL or header), sync or async."""
-    return HailuoError(
+    return HailuoRequestNotSentError(
         f"the request to {url} could not be sent ({type(error).__name__}): check the URL; for gateway "
         "calls it is the connection's host with its create_path/task_path extras"
     )
 
 
 def requests_error(error: requests.RequestException, url: str, *, peer: str = "the gateway") -> HailuoError:
-    """A requests failure as this provider's error, with ``resubmit_safe`` set only if nothing was sent.
+    """A failure of ``Session.send`` as this provider's error; ``never_sent`` only on proof.
 
-    ``peer`` names who was talked to in the message (a video's host is not the gateway).
+    Only an unusable URL, a certificate refused in the handshake and a connection never made prove
+    that nothing was sent. Everything else (a timeout, a dropped connection, a TLS error after the
+    handshake, an answer that cannot be decoded, a redirect loop, a malformed header) may follow a
+    request the server acted on. ``peer`` names who was talked to (a video's host is not the gateway).
     """
-    if isinstance(error, requests.exceptions.SSLError):
-        return _tls_error(error, url)
-    if not isinstance(error, _TRANSIENT_REQUESTS_ERRORS):
-        return _unsendable(error, url)
-    reason: object = error.args[0] if error.args else None
-    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real cause
-    never_sent = isinstance(error, requests.ConnectTimeout) or isinstance(
-        reason, (NewConnectionError, ConnectTimeoutError)
-    )
-    what = "could not connect to" if never_sent else "lost the connection to"
-    if isinstance(error, requests.ReadTimeout):
+    if isinstance(error, _UNSENDABLE_REQUESTS_ERRORS):
+        return unsendable(error, url)
+    causes = list(_causes(error))
+    if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes):
+        return _tls_refused(url, error)
+    never_sent = any(isinstance(cause, _NOT_CONNECTED) for cause in causes)
+    if never_sent:
+        what = "could not connect to"
+    elif isinstance(error, requests.ReadTimeout):
         what = "timed out waiting for"
-    return HailuoTransientError(f"{what} {peer} at {url}: {type(error).__name__}", resubmit_safe=never_sent)
+    elif isinstance(error, requests.ConnectionError):
+        what = "lost the connection to"
+    else:
+        what = "could not read the answer of"
+    return HailuoTransientError(f"{what} {peer} at {url}: {type(error).__name__}", never_sent=never_sent)
 
 
 def aiohttp_error(error: BaseException, url: str) -> HailuoError:
     """The async counterpart of :func:`requests_error` (the async client only reads)."""
     import aiohttp
 
-    if isinstance(error, aiohttp.ClientSSLError):
-        return _tls_error(error, url)
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return _tls_refused(url, error)
     if isinstance(error, (aiohttp.InvalidURL, ValueError)):
-        return _unsendable(error, url)
+        return unsendable(error, url)
     never_sent = isinstance(error, aiohttp.ClientConnectorError)
     what = "could not connect to" if never_sent else "lost the connection to"
     if isinstance(error, asyncio.TimeoutError):
         what = "timed out waiting for"
-    return HailuoTransientError(
-        f"{what} the gateway at {url}: {type(error).__name__}", resubmit_safe=never_sent
-    )
+    return HailuoTransientError(f"{what} the gateway at {url}: {type(error).__name__}", never_sent=never_sent)
 
 
 class _HeadersOnly(AuthBase):

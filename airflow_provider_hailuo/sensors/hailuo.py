@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import (
@@ -15,39 +13,39 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
     conf,
 )
-from airflow.triggers.base import BaseTrigger, StartTriggerArgs
+from airflow.triggers.base import StartTriggerArgs
 
-from airflow_provider_hailuo.completion import complete
-from airflow_provider_hailuo.defaults import (
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_WAIT_TIMEOUT,
-    DEFERRAL_GRACE_SECONDS,
-)
 from airflow_provider_hailuo.exceptions import (
     HailuoTaskFailedError,
     HailuoTimeoutError,
     HailuoTransientError,
     HailuoValidationError,
 )
-from airflow_provider_hailuo.links import HailuoVideoLink
-from airflow_provider_hailuo.metrics import record_failed
-from airflow_provider_hailuo.protocol import failure_error
-from airflow_provider_hailuo.xcoms import record_failure, record_task_id
+from airflow_provider_hailuo.gateway.defaults import (
+    DEFAULT_CONN_ID,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+)
+from airflow_provider_hailuo.gateway.protocol import failure_error
+from airflow_provider_hailuo.gateway.seconds import to_seconds
+from airflow_provider_hailuo.integration.links import HailuoVideoLink
+from airflow_provider_hailuo.integration.metrics import record_failed
+from airflow_provider_hailuo.integration.xcoms import record_task_id
+from airflow_provider_hailuo.operators.waiting import HailuoTaskWaitMixin
+from airflow_provider_hailuo.version_compat import triggers_render_templates
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-    from airflow.providers.openlineage.extractors import OperatorLineage
 
-    from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 
 _TRIGGER_CLASS = "airflow_provider_hailuo.triggers.hailuo.HailuoTaskTrigger"
 # Airflow renders a start-from-trigger task's templates in the triggerer only where triggers can
 # render templates (recent Airflow 3); before that, a templated task id would reach the trigger
 # unrendered, so the sensor then starts on a worker and defers from there.
-CAN_START_FROM_TRIGGER = hasattr(BaseTrigger, "render_template_fields")
+CAN_START_FROM_TRIGGER = triggers_render_templates()
 
 
-class HailuoTaskSensor(BaseSensorOperator):
+class HailuoTaskSensor(HailuoTaskWaitMixin, BaseSensorOperator):
     """Wait for a Hailuo gateway task (e.g. one submitted with ``wait_for_completion=False``).
 
     Succeeds with the same result dict as the operator; a ``failed`` or ``cancelled`` gateway task
@@ -59,8 +57,8 @@ class HailuoTaskSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``);
         where Airflow's triggerer can render templates, the sensor then starts straight in the
         triggerer, without a worker at all.
-    :param poll_interval: seconds between polls (the sensor's ``poke_interval``).
-    :param timeout: seconds to wait before failing (the sensor's ``timeout``).
+    :param poll_interval: seconds (or a ``timedelta``) between polls (the sensor's ``poke_interval``).
+    :param timeout: seconds (or a ``timedelta``) to wait before failing (the sensor's ``timeout``).
     """
 
     template_fields: Sequence[str] = ("hailuo_task_id",)
@@ -71,14 +69,14 @@ class HailuoTaskSensor(BaseSensorOperator):
         self,
         *,
         hailuo_task_id: str,
-        hailuo_conn_id: str = "hailuo_default",
+        hailuo_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
-        if poll_interval <= 0:
-            raise HailuoValidationError("poll_interval", f"poll_interval={poll_interval!r} must be positive")
+        poll_interval = to_seconds("poll_interval", poll_interval)
+        timeout = to_seconds("timeout", timeout)
         # Starting in the triggerer needs the id as a template string the triggerer can render:
         # an XComArg (``submit.output``) would reach the trigger unresolved.
         start_in_triggerer = deferrable and CAN_START_FROM_TRIGGER and isinstance(hailuo_task_id, str)
@@ -104,12 +102,6 @@ class HailuoTaskSensor(BaseSensorOperator):
                 timeout=timedelta(seconds=timeout),
             )
 
-    @cached_property
-    def hook(self) -> HailuoHook:
-        from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-
-        return HailuoHook(self.hailuo_conn_id)
-
     def execute(self, context: Context) -> Any:
         if not isinstance(self.hailuo_task_id, str) or self.hailuo_task_id.strip() in ("", "None"):
             # Usually a template whose XCom was missing: say so instead of polling a task "None".
@@ -118,27 +110,17 @@ class HailuoTaskSensor(BaseSensorOperator):
                 f"hailuo_task_id rendered to {self.hailuo_task_id!r}: no gateway task to wait for",
             )
         record_task_id(context, self.hailuo_task_id)
-        if not self.deferrable:
+        if not self.waits_in_triggerer(float(self.timeout)):
+            # With less than the deferral floor to wait, the worker pokes (see deferral.py).
             return super().execute(context)
-        from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
-
-        self.defer(
-            trigger=HailuoTaskTrigger(
-                hailuo_task_id=self.hailuo_task_id,
-                hailuo_conn_id=self.hailuo_conn_id,
-                poll_interval=self.poll_interval,
-                end_time=time.time() + float(self.timeout),
-                try_number=context["ti"].try_number,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.timeout) + self.poll_interval + DEFERRAL_GRACE_SECONDS),
+        self.defer_to_task_trigger(
+            self.hailuo_task_id, timeout=float(self.timeout), try_number=context["ti"].try_number
         )
 
     def _fail(self, error: Exception, context: Context) -> NoReturn:
         """Fail with the gateway's reason, or skip under ``soft_fail``."""
         if isinstance(error, HailuoTaskFailedError):
-            self._hailuo_failure = error
-            record_failure(context, error)
+            self.note_failure(context, error)
         if self.soft_fail:
             # Airflow does not log a skip's reason; without this line the gateway's code is lost.
             self.log.warning("%s (soft_fail: skipping)", error)
@@ -153,8 +135,7 @@ class HailuoTaskSensor(BaseSensorOperator):
             self.log.warning("Hailuo task %s: poll failed (%s); poking again", self.hailuo_task_id, error)
             return False
         if task.is_success:
-            self._completed_result = complete(task, context, hook=self.hook, logger=self.log)
-            return PokeReturnValue(is_done=True, xcom_value=self._completed_result)
+            return PokeReturnValue(is_done=True, xcom_value=self.deliver(task, context))
         if task.is_final:
             record_failed(task)
             self._fail(failure_error(task), context)
@@ -162,17 +143,10 @@ class HailuoTaskSensor(BaseSensorOperator):
         return False
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        from airflow_provider_hailuo.triggers.base import is_from_an_earlier_try
-        from airflow_provider_hailuo.triggers.hailuo import task_from_event
-
-        if is_from_an_earlier_try(event, context["ti"].try_number):
-            # Airflow 3.0/3.1.0 resumed this retry with the failed try's event: wait afresh.
-            self.log.warning(
-                "Airflow resumed try %s with an earlier try's event: waiting afresh", context["ti"].try_number
-            )
+        if self.resumed_by_an_earlier_try(context, event):
             return self.execute(context)  # type: ignore[no-any-return]
         try:
-            task = task_from_event(event)
+            task = self.completed_task(event)
         except HailuoTaskFailedError as error:
             self._fail(error, context)
         except HailuoTimeoutError as error:
@@ -180,26 +154,9 @@ class HailuoTaskSensor(BaseSensorOperator):
             self._fail(AirflowSensorTimeout(str(error)), context)
         # Started in the triggerer, the sensor ran nothing on a worker before this point.
         record_task_id(context, task.id)
-        self._completed_result = complete(task, context, hook=self.hook, logger=self.log)
-        return self._completed_result
+        return self.deliver(task, context)
 
-    # -- OpenLineage (called by its listener, when apache-airflow-providers-openlineage is installed) --
+    # -- OpenLineage: the video as the output; a sensor knows no frames ------------------------
 
-    # What this process learned for the OpenLineage events, set where it happens (see the operator).
-    _completed_result: dict[str, Any] | None = None
-    _hailuo_failure: HailuoTaskFailedError | None = None
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:  # type: ignore[type-arg]
-        """The video as the output and the gateway's facts as a run facet; a sensor knows no frames."""
-        from airflow_provider_hailuo.lineage import generation_lineage
-
-        return generation_lineage(
-            request=None,
-            result=self._completed_result,
-            failure=self._hailuo_failure,
-            hailuo_task_id=self.hailuo_task_id if isinstance(self.hailuo_task_id, str) else None,
-        )
-
-    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:  # type: ignore[type-arg]
-        """The same, with what is known: the gateway task, and its error if it failed."""
-        return self.get_openlineage_facets_on_complete(task_instance)
+    def lineage_task_id(self) -> str | None:
+        return self.hailuo_task_id if isinstance(self.hailuo_task_id, str) else None

@@ -1,8 +1,9 @@
 """HailuoTaskTrigger: polls one gateway task from the triggerer until it is final.
 
 It serialises only what identifies the work (connection id, gateway task id, poll interval, end
-time): never the API key, never an image. Everything in ``run()`` is non-blocking: the connection
-is read through Airflow's async lookup and the gateway through the hook's shared aiohttp pool.
+time, the earliest time to fire): never the API key, never an image. Everything in ``run()`` is
+non-blocking: the connection is read through Airflow's async lookup and the gateway through the
+hook's shared aiohttp pool.
 """
 
 from __future__ import annotations
@@ -15,17 +16,14 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_hailuo.defaults import DEFAULT_POLL_INTERVAL
 from airflow_provider_hailuo.exceptions import (
     HailuoError,
     HailuoTimeoutError,
     HailuoTransientError,
 )
-from airflow_provider_hailuo.hooks.async_pool import SessionLease
-from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-from airflow_provider_hailuo.metrics import record_failed, record_timed_out
-from airflow_provider_hailuo.polling import PollPacing
-from airflow_provider_hailuo.protocol import (
+from airflow_provider_hailuo.gateway.defaults import DEFAULT_POLL_INTERVAL
+from airflow_provider_hailuo.gateway.polling import PollPacing
+from airflow_provider_hailuo.gateway.protocol import (
     STATUS_CANCELLED,
     STATUS_FAILED,
     HailuoTask,
@@ -33,7 +31,10 @@ from airflow_provider_hailuo.protocol import (
     still_rendering_warning,
     task_from_dict,
 )
-from airflow_provider_hailuo.quota import is_quota_refusal
+from airflow_provider_hailuo.gateway.quota import is_quota_refusal
+from airflow_provider_hailuo.hooks.async_pool import SessionLease
+from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+from airflow_provider_hailuo.integration.metrics import record_failed, record_timed_out
 from airflow_provider_hailuo.triggers.base import HailuoBaseTrigger
 
 # The statuses of the one event a trigger yields.
@@ -55,6 +56,10 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
     :param end_time: Unix time after which a ``timeout`` event is yielded; ``None`` waits for as
         long as Airflow's own deferral timeout allows. An absolute time survives triggerer restarts.
     :param try_number: the try of the task that deferred, echoed in the event.
+    :param not_before: Unix time before which no event is yielded (one ready sooner is held until
+        then): a task that deferred comes back no sooner than
+        :data:`~airflow_provider_hailuo.gateway.defaults.MIN_DEFERRAL_SECONDS` after deferring. ``None``
+        (a sensor started in the triggerer, which no worker deferred) yields at once.
     """
 
     def __init__(
@@ -64,11 +69,13 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         end_time: float | None = None,
         try_number: int | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__(hailuo_conn_id, try_number)
         self.hailuo_task_id = hailuo_task_id
         self.poll_interval = poll_interval
         self.end_time = end_time
+        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -79,6 +86,7 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "try_number": self.try_number,
+                "not_before": self.not_before,
             },
         )
 
@@ -88,7 +96,7 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
                 "status": status,
                 "hailuo_task_id": self.hailuo_task_id,
                 "message": message,
-                "task": task.to_dict() if task else None,
+                "task": task.to_event() if task else None,
             }
         )
 
@@ -101,7 +109,11 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
             settings = await hook.aget_settings()
         except Exception as err:  # a missing connection, one without a key: no poll can succeed
             # (CancelledError is a BaseException: a triggerer shutting down still stops the trigger.)
-            yield self._event(EVENT_ERROR, f"cannot poll Hailuo task {self.hailuo_task_id}: {_describe(err)}")
+            event = self._event(
+                EVENT_ERROR, f"cannot poll Hailuo task {self.hailuo_task_id}: {_describe(err)}"
+            )
+            await self._hold()
+            yield event
             return
         # Triggers start in herds (a mapped batch deferring, a triggerer restarting): spread their
         # first polls over one interval, or a thousand polls due at the same moment, every
@@ -113,12 +125,14 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
             while True:
                 outcome = await self._poll_once(hook, pacing, reported_statuses)
                 if isinstance(outcome, TriggerEvent):
+                    await self._hold()
                     yield outcome
                     return
                 delay = outcome
                 if self.end_time is not None:
                     remaining = self.end_time - time.time()
                     if remaining <= 0:
+                        await self._hold()
                         yield self._event(
                             EVENT_TIMEOUT,
                             f"Hailuo task {self.hailuo_task_id} did not finish before the timeout; it may "
@@ -128,6 +142,11 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
                         return
                     delay = min(delay, remaining)
                 await asyncio.sleep(delay)
+
+    async def _hold(self) -> None:
+        """Keep an event until ``not_before``: see MIN_DEFERRAL_SECONDS."""
+        if self.not_before is not None:
+            await asyncio.sleep(max(0.0, self.not_before - time.time()))
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user marked the deferred task failed or succeeded, or cleared it.
@@ -195,6 +214,18 @@ def _summary(event: object) -> str:
     return f"status={event.get('status')!r}, hailuo_task_id={event.get('hailuo_task_id')!r}, keys={sorted(event)}"
 
 
+def completed_task(event: object, hook: HailuoHook) -> HailuoTask:
+    """The completed task an event reports, read again from the gateway: an event carries no
+    video URL (Airflow logs events), and the fresh read brings one that has not expired."""
+    reported = task_from_event(event)
+    task = hook.get_task(reported.id)
+    if not task.is_success:
+        raise HailuoError(
+            f"Hailuo trigger reported task {reported.id} completed, but the gateway now says {task.status!r}"
+        )
+    return task
+
+
 def task_from_event(event: object) -> HailuoTask:
     """The completed task an event reports, or the exception that says why there is none.
 
@@ -218,7 +249,7 @@ def task_from_event(event: object) -> HailuoTask:
     except (KeyError, TypeError, ValueError) as err:
         raise HailuoError(f"Hailuo trigger sent an unreadable task: {_summary(event)}") from err
     if status == EVENT_SUCCESS and task.is_success:
-        return task
+        return task  # without its videos: see completed_task
     if status == EVENT_SUCCESS:
         raise HailuoError(f"Hailuo trigger reported success for task {task.id} in status {task.status!r}")
     # Counted here, where the worker reads the event (once per try), not in the trigger: a

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_hailuo.quota import ReleaseSchedule
+from airflow_provider_hailuo.gateway.quota import ReleaseSchedule
 from airflow_provider_hailuo.triggers.base import HailuoBaseTrigger
 
 EVENT_QUOTA_TURN = "quota_turn"

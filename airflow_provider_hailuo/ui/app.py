@@ -21,11 +21,11 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from airflow_provider_hailuo.gateway.defaults import CONFIG_SECTION
 from airflow_provider_hailuo.ui.queries import run_records
 from airflow_provider_hailuo.ui.records import VideoRecord, cost_total
 
 # The Airflow config option naming the folders whose videos the API server may serve.
-CONFIG_SECTION = "hailuo"
 CONFIG_VIDEO_FOLDERS = "ui_video_folders"
 
 TASK_PAGE = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/{map_index}"

@@ -13,9 +13,11 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_provider_hailuo.version_compat import ui_plugins_supported
+
 # Where the API server mounts the app; the views' addresses below are relative to the UI's base.
 URL_PREFIX = "/hailuo"
-UI_PLUGINS_SUPPORTED = hasattr(AirflowPlugin, "external_views")  # Airflow 3.1+
+UI_PLUGINS_SUPPORTED = ui_plugins_supported()  # Airflow 3.1+
 
 TASK_VIEW = {
     "name": "Hailuo video",

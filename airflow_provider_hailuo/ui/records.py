@@ -1,5 +1,5 @@
 """What the views show about one task instance, read from the XComs the operator and the sensor
-push (``airflow_provider_hailuo.xcoms``); no database and no web framework here.
+push (``airflow_provider_hailuo.integration.xcoms``); no database and no web framework here.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_hailuo.cost import format_usd, parse_usd
 from airflow_provider_hailuo.exceptions import HailuoValidationError
-from airflow_provider_hailuo.protocol import timings_of
-from airflow_provider_hailuo.urls import is_http_url, signed_url_expiry
-from airflow_provider_hailuo.xcoms import (
+from airflow_provider_hailuo.gateway.cost import format_usd, parse_usd
+from airflow_provider_hailuo.gateway.protocol import timings_of
+from airflow_provider_hailuo.gateway.urls import is_http_url, signed_url_expiry
+from airflow_provider_hailuo.integration.xcoms import (
     XCOM_FAILURE_KEY,
     XCOM_REQUEST_KEY,
     XCOM_TASK_ID_KEY,
@@ -29,7 +29,7 @@ HAILUO_XCOM_KEYS = (XCOM_TASK_ID_KEY, XCOM_REQUEST_KEY, XCOM_FAILURE_KEY)
 # Every XCom key a view reads.
 VIEW_XCOM_KEYS = (*HAILUO_XCOM_KEYS, RETURN_VALUE_KEY)
 # The classes whose task instances the run view lists even before they pushed anything.
-HAILUO_OPERATORS = frozenset({"HailuoImageToVideoOperator", "HailuoTaskSensor"})
+HAILUO_OPERATORS = frozenset({"HailuoImageToVideoOperator", "HailuoTextToVideoOperator", "HailuoTaskSensor"})
 # The states in which Airflow never ran a task instance: it made no video, and will not.
 NOT_RUN_STATES = frozenset({"upstream_failed", "skipped", "removed"})
 
@@ -52,6 +52,7 @@ class VideoRecord:
     state: str | None
     hailuo_task_id: str | None = None
     status: str | None = None
+    model: str | None = None
     video_url: str | None = None
     local_path: str | None = None
     cost: str | None = None
@@ -133,6 +134,8 @@ def video_record(task_id: str, map_index: int, state: str | None, xcoms: Mapping
         or _text(failure.get("hailuo_task_id"))
         or _text(xcoms.get(XCOM_TASK_ID_KEY)),
         status=_text(result.get("status")) or _text(failure.get("status")),
+        model=_text(result.get("model"))
+        or (_text(request.get("model")) if isinstance(request, Mapping) else None),
         video_url=_text(result.get("video_url")),
         local_path=_text(result.get("local_path")),
         cost=_text(result.get("cost")),

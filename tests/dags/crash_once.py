@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from airflow_provider_hailuo.hooks import download
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
+from airflow_provider_hailuo.operators.submission import DurableSubmission
 
 # The points, in the order a video lives through them.
 AFTER_CREATE = "after_create"  # the create's answer read, its id not yet recorded
@@ -38,11 +39,11 @@ class CrashOnceOperator(HailuoImageToVideoOperator):
             self._arm(context["params"]["crash_at"], marker)
         return super().execute(context)
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         marker = Path(context["params"]["marker"])
         if not marker.exists():
             self._arm(context["params"]["crash_at"], marker)
-        return super().execute_complete(context, event)
+        return super().execute_complete(context, event, **kwargs)  # the run-cap commitment too
 
     def _arm(self, point: str, marker: Path) -> None:
         hook = self.hook
@@ -55,13 +56,13 @@ class CrashOnceOperator(HailuoImageToVideoOperator):
 
             hook.create_task = created_then_killed  # type: ignore[method-assign]
         elif point == AFTER_RECORD:
-            submit = self._submit
+            submit = DurableSubmission.submit
 
-            def recorded_then_killed(*args: Any, **kwargs: Any) -> str:
-                submit(*args, **kwargs)
+            def recorded_then_killed(submission: DurableSubmission, *args: Any, **kwargs: Any) -> str:
+                submit(submission, *args, **kwargs)  # created, and its id recorded
                 _die(marker)
 
-            self._submit = recorded_then_killed  # type: ignore[method-assign]
+            DurableSubmission.submit = recorded_then_killed  # type: ignore[method-assign]
         elif point == POLLING:
             get_task = hook.get_task
 
@@ -73,7 +74,7 @@ class CrashOnceOperator(HailuoImageToVideoOperator):
         elif point == MID_DOWNLOAD:
             write_complete = download._write_complete
 
-            def half_written_then_killed(response: Any, target: Any, shown: str) -> None:
+            def half_written_then_killed(response: Any, target: Any, shown: str) -> Any:
                 chunks = response.iter_content
 
                 def first_half(size: int) -> Any:
@@ -82,17 +83,17 @@ class CrashOnceOperator(HailuoImageToVideoOperator):
                     _die(marker)
 
                 response.iter_content = first_half
-                write_complete(response, target, shown)
+                return write_complete(response, target, shown)
 
             download._write_complete = half_written_then_killed  # type: ignore[assignment]
         elif point == AFTER_DOWNLOAD:
-            download_videos = hook.download_videos
+            download_task_videos = hook.download_task_videos
 
-            def downloaded_then_killed(*args: Any) -> list[str]:
-                download_videos(*args)
+            def downloaded_then_killed(*args: Any) -> list[Any]:
+                download_task_videos(*args)
                 _die(marker)
 
-            hook.download_videos = downloaded_then_killed  # type: ignore[method-assign]
+            hook.download_task_videos = downloaded_then_killed  # type: ignore[method-assign]
         else:
             raise ValueError(f"unknown crash point {point!r}")
 

@@ -11,7 +11,7 @@ import os
 
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
+from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator, HailuoTextToVideoOperator
 
 for deferrable in (True, False):
     mode = "deferrable" if deferrable else "sync"
@@ -34,3 +34,14 @@ for deferrable in (True, False):
             timeout=60,
         )
     globals()[f"lineage_{mode}"] = lineage_dag
+
+with DAG(dag_id="hailuo_lineage_text", schedule=None, catchup=False) as text_dag:
+    # Text to video: no frame, so no input dataset; the video and the facet as for an image.
+    HailuoTextToVideoOperator(
+        task_id="video",
+        prompt="A lighthouse at dusk [push in]",
+        duration=10,
+        deferrable=True,
+        poll_interval=0.1,
+        timeout=60,
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, get_current_context, task
 
+from airflow_provider_hailuo.integration.run_states import run_task_states
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
 
 FRAME = str(Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg")
@@ -39,3 +40,18 @@ with DAG(
     HailuoImageToVideoOperator(
         task_id="video", first_frame_image=FRAME, retries=1, retry_delay=timedelta(seconds=0), **FAST
     )
+
+# What the run cap reads of the run's task instances (spend.py waits for running ones to commit):
+# each of three mapped task instances returns what it read, with a task that is not mapped beside.
+with DAG(dag_id="hailuo_test_run_states", schedule=None, catchup=False) as run_states_dag:
+
+    @task
+    def look(index: int) -> list[list[object]]:
+        states = run_task_states(get_current_context(), ["look", "alone"])
+        return [[task_id, map_index, state] for (task_id, map_index), state in sorted(states.items())]
+
+    @task
+    def alone() -> None:
+        pass
+
+    alone() >> look.expand(index=[0, 1, 2])

@@ -72,3 +72,23 @@ for deferrable in (True, False):
             **FAST,
         ).expand(prompt=["A lighthouse [push in]", "A lighthouse [pan left]", "A lighthouse [zoom out]"])
     globals()[f"quota_{mode}"] = quota_dag
+
+# download_to on a mapped task: one file for every index (refused before any request), a file
+# per index, or a folder whose name holds dots (a manual run id): each index its own video.
+for name, destination in (
+    ("one_file", "{{ params.folder }}/clip.mp4"),
+    ("file_per_index", "{{ params.folder }}/clip_{{ ti.map_index }}.mp4"),
+    ("dotted_folder", "{{ params.folder }}/{{ run_id }}"),
+):
+    with DAG(
+        dag_id=f"hailuo_test_mapped_{name}", schedule=None, catchup=False, params={"folder": ""}
+    ) as mapped_dag:
+        HailuoImageToVideoOperator.partial(
+            task_id="video", first_frame_image=FRAME, deferrable=False, download_to=destination, **FAST
+        ).expand(prompt=["A lighthouse [push in]", "A lighthouse [pan left]"])
+    globals()[f"mapped_{name}"] = mapped_dag
+
+# One video per DAG run: the test runs it twice with one logical date, so the second run has the
+# first one's run id (dag.test() deletes the earlier run and creates it again).
+with DAG(dag_id="hailuo_test_reused_run_id", schedule=None, catchup=False) as reused_run_id_dag:
+    HailuoImageToVideoOperator(task_id="video", first_frame_image=FRAME, **FAST)

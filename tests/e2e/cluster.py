@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import psycopg2
 
 from airflow_provider_hailuo.emulator.client import EmulatorClient
+from airflow_provider_hailuo.gateway.defaults import MIN_DEFERRAL_ENV
 from tests.integration.support import free_port
 
 BIN = Path(sys.executable).parent
@@ -98,6 +99,9 @@ class Cluster:
                 }
             ),
         }
+        # A real scheduler to race with: the deferral floor as a deployment has it, not the 0 the
+        # tests' own dag.test() sandbox sets (airflow_provider_hailuo.integration.deferral).
+        env.pop(MIN_DEFERRAL_ENV, None)
         if self.openlineage:
             transport = {"type": "file", "log_file_path": str(self.openlineage_events), "append": True}
             env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
@@ -170,16 +174,30 @@ class Cluster:
 
     def run_cli(self, *command: str) -> str:
         """``airflow <command>`` against this deployment; its stdout."""
+        return self._run(str(BIN / "airflow"), *command)
+
+    def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Clear every task instance of ``task_id`` in one run, as the UI's "Clear" does (the CLI
+        selects runs by logical date, which a triggered run may not have)."""
+        script = (
+            "import sys\n"
+            "from airflow.models.taskinstance import TaskInstance, clear_task_instances\n"
+            "from airflow.utils.session import create_session\n"
+            "dag_id, run_id, task_id = sys.argv[1:]\n"
+            "with create_session() as session:\n"
+            "    tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id).all()\n"
+            "    assert tis, 'no task instance to clear'\n"
+            "    clear_task_instances(tis, session)\n"
+        )
+        self._run(str(BIN / "python"), "-c", script, dag_id, run_id, task_id)
+
+    def _run(self, *command: str) -> str:
+        """A command of this deployment's Airflow (its environment); its stdout, or what failed."""
         result = subprocess.run(
-            [str(BIN / "airflow"), *command],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+            list(command), env=self.env(), capture_output=True, text=True, timeout=300, check=False
         )
         if result.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(command)} failed:\n{result.stderr[-3000:]}")
+            raise RuntimeError(f"{' '.join(command[:4])} failed:\n{result.stderr[-3000:]}")
         return result.stdout
 
     def _start_emulator(self) -> None:
@@ -283,6 +301,12 @@ class Cluster:
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return "\n".join(path.read_text(errors="replace") for path in sorted(folder.rglob("*.log")))
+
+    def every_log(self) -> dict[Path, str]:
+        """Every log Airflow wrote: each process's own (scheduler, triggerers, ...) and every task's."""
+        paths = [path for path in self.home.glob("*.log") if path.name != "emulator.log"]  # the gateway
+        paths += (self.home / "logs").rglob("*.log")
+        return {path: path.read_text(errors="replace") for path in sorted(paths)}
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

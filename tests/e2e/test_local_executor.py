@@ -74,6 +74,12 @@ def test_1_a_mapped_batch_of_50_renders_without_holding_worker_slots(
     assert len(summary["urls"]) == 50
     assert all(summary["urls"])
     assert Decimal(summary["total"]) == sum(Decimal(task["cost"]) for task in tasks)
+    # 50 trigger events fired (Airflow 3.3's triggerer logs each one, payload included), 50 videos
+    # delivered: no signed URL in any log line of any process or task.
+    logs = cluster.every_log()
+    assert any("Trigger fired event" in text for text in logs.values())
+    leaks = [path.name for path, text in logs.items() if "Signature=" in text or "OSSAccessKeyId=" in text]
+    assert leaks == []
 
 
 def test_2_killing_the_triggerer_loses_nothing_and_pays_once(cluster: Cluster, tmp_path: Path) -> None:
@@ -171,10 +177,9 @@ CRASH_POINTS = [
 def test_6_a_worker_killed_at_any_point_pays_once_and_keeps_its_own_video(
     cluster: Cluster, tmp_path: Path, point: str, mode: str
 ) -> None:
-    # Renders outlast a deferral on a busy machine: a trigger firing before the deferring try's
-    # process has exited trips a scheduler race (the late "success" of that process fails the
-    # already resumed task), which is Airflow's, not what this test is about.
-    cluster.emulator.configure(render_seconds=12)
+    # Renders shorter than a deferral takes: the deferral floor keeps Airflow's scheduler race away
+    # (scenario 13), and the retry of a finished video reads it in the worker, deferring nothing.
+    cluster.emulator.configure(render_seconds=2)
     frame = make_stills(tmp_path / "stills", 1) / "still_000.jpg"
     videos, marker = tmp_path / "videos", tmp_path / "crashed"
     dag_id = f"e2e_crash_{mode}"
@@ -204,7 +209,7 @@ def test_6_a_worker_killed_at_any_point_pays_once_and_keeps_its_own_video(
 def test_7_a_mapped_batch_of_same_named_frames_keeps_every_video_apart(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    cluster.emulator.configure(render_seconds=12)  # longer than a deferral takes: see test 6
+    cluster.emulator.configure(render_seconds=2)  # shorter than a deferral takes: see scenario 13
     products = tmp_path / "products"
     for index, still in enumerate(sorted(make_stills(tmp_path / "stills", 4).iterdir())):
         (products / f"product_{index}").mkdir(parents=True)
@@ -289,7 +294,7 @@ def test_10_a_video_made_as_an_asset_starts_the_consumer_which_reads_its_extra(
     # The example pair as shipped: the producer's video emits an asset event, and the scheduler,
     # not the test, starts the consumer's run from it.
     producer, consumer = "example_hailuo_asset_producer", "example_hailuo_asset_consumer"
-    cluster.emulator.configure(render_seconds=12)  # longer than a deferral takes: see test 6
+    cluster.emulator.configure(render_seconds=2)  # shorter than a deferral takes: see scenario 13
     videos = tmp_path / "videos"
     cluster.run_cli("variables", "set", "hailuo_video_dir", str(videos))
     run_id = cluster.trigger(producer)
@@ -320,7 +325,7 @@ def test_11_openlineage_events_report_the_video_made_across_a_deferral(
 ) -> None:
     import json
 
-    cluster.emulator.configure(render_seconds=5)
+    cluster.emulator.configure(render_seconds=2)  # shorter than a deferral takes: see scenario 13
     frame = make_stills(tmp_path / "stills", 1) / "still_000.jpg"
     videos = tmp_path / "videos"
     run_id = cluster.trigger("e2e_lineage", {"frame": str(frame), "videos": f"{videos}/"})
@@ -370,11 +375,12 @@ def test_11_openlineage_events_report_the_video_made_across_a_deferral(
     assert all("hailuo" not in event["run"]["facets"] for event in events[:-1])
 
 
+@pytest.mark.timeout(600)  # the batch, then the batch cleared
 def test_12_a_runaway_batch_in_parallel_stops_exactly_at_the_run_cap(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     # 12 videos at 0.10 on 8 worker slots, committing to the run's 0.50 at about the same time.
-    cluster.emulator.configure(render_seconds=12)  # longer than a deferral takes: see test 6
+    cluster.emulator.configure(render_seconds=2)  # shorter than a deferral takes: see scenario 13
     run_id = cluster.trigger("e2e_capped_batch", {"folder": str(make_stills(tmp_path / "stills", 12))})
     assert cluster.wait_for_run("e2e_capped_batch", run_id, timeout=300) == "failed"
     videos = {
@@ -389,3 +395,40 @@ def test_12_a_runaway_batch_in_parallel_stops_exactly_at_the_run_cap(
     assert (stats["create"], stats["tasks_created"]) == (5, 5)
     log = cluster.task_log("e2e_capped_batch", run_id, "video")
     assert "the DAG run's cost cap is reached" in log
+    # The whole batch cleared: Airflow deletes each task instance's XCom (its commitment) when its
+    # new try starts, and 12 tries start together; the 5 videos resume, the 7 others are refused
+    # again. The run cap holds through the clear: no video is made twice or beyond it.
+    cluster.clear("e2e_capped_batch", run_id, "video")
+
+    def second_tries() -> dict[tuple[str, int], tuple[str | None, int]]:
+        states = cluster.task_states("e2e_capped_batch", run_id)
+        return {key: value for key, value in states.items() if key[0] == "video"}
+
+    cluster.wait_for(
+        lambda: all(
+            state in ("success", "failed") and tries == 2 for state, tries in second_tries().values()
+        ),
+        300,
+        "the cleared batch's second tries",
+    )
+    videos = second_tries()
+    assert sorted(state or "none" for state, _ in videos.values()) == ["failed"] * 7 + ["success"] * 5
+    stats = cluster.emulator.stats()
+    assert (stats["create"], stats["tasks_created"]) == (5, 5)
+
+
+def test_13_videos_ready_within_seconds_of_deferring_never_fail_by_the_scheduler(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # 8 videos ready 1 s after their creates on 8 worker slots, then a sensor started on a worker
+    # whose target is done: without the deferral floor, a trigger firing before the deferring
+    # process's exit is processed made the scheduler fail a paid video's task ("finished with
+    # state success, but the task instance's state attribute is ..."), with no retry to recover.
+    cluster.emulator.configure(render_seconds=1)
+    run_id = cluster.trigger("e2e_fast_renders", {"folder": str(make_stills(tmp_path / "stills", 8))})
+    assert cluster.wait_for_run("e2e_fast_renders", run_id, timeout=300) == "success"
+    states = cluster.task_states("e2e_fast_renders", run_id)
+    assert {key[0] for key in states} == {"list_fast_stills", "video", "first_video", "sense"}
+    assert set(states.values()) == {("success", 1)}  # every task on its first try
+    stats = cluster.emulator.stats()
+    assert (stats["create"], stats["tasks_created"]) == (8, 8)

@@ -20,3 +20,12 @@ def fast_connection(hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyP
     }
     monkeypatch.setenv("AIRFLOW_CONN_HAILUO_DEFAULT", json.dumps(connection))
     return "hailuo_default"
+
+
+@pytest.fixture
+def deferral_floor(monkeypatch: pytest.MonkeyPatch) -> float:
+    """The deferral floor a deployment has (the tests' dag.test() sandbox sets it to 0)."""
+    from airflow_provider_hailuo.gateway.defaults import MIN_DEFERRAL_ENV, MIN_DEFERRAL_SECONDS
+
+    monkeypatch.delenv(MIN_DEFERRAL_ENV, raising=False)
+    return MIN_DEFERRAL_SECONDS

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ pytestmark = pytest.mark.skipif(
     not AIRFLOW_V_3_3_PLUS, reason="dag.test() runs human-in-the-loop tasks from Airflow 3.3 on"
 )
 DAG_ID = "example_hailuo_approval"
+# Two reviews answered well within this on a busy 2-core machine (about 40 s there); past it the
+# reviewer gives up and ends the run, so the test fails with its errors instead of hanging.
+REVIEW_DEADLINE_SECONDS = 180
 
 
 class Reviewer(threading.Thread):
@@ -38,10 +42,18 @@ class Reviewer(threading.Thread):
     def run(self) -> None:
         import requests
 
-        token = self.server.token("admin")
-        headers = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + REVIEW_DEADLINE_SECONDS
+        headers: dict[str, str] = {}
         while not self.stop.wait(0.5):
+            if time.monotonic() > deadline:
+                self.errors.append(f"no answer to every review in {REVIEW_DEADLINE_SECONDS} s")
+                fail_unanswered_reviews()
+                return
             try:
+                # Inside the loop: a token request that fails on a busy machine is tried again,
+                # instead of ending the thread and leaving dag.test() waiting for ever.
+                if not headers:
+                    headers = {"Authorization": f"Bearer {self.server.token('admin')}"}
                 response = requests.get(
                     f"{self.server.url}/api/v2/dags/{DAG_ID}/dagRuns/~/hitlDetails",
                     headers=headers,
@@ -68,6 +80,24 @@ class Reviewer(threading.Thread):
                 self.errors.append(repr(error))
 
 
+def fail_unanswered_reviews() -> None:
+    """End the reviews nobody could answer, so that dag.test() returns and the test fails.
+
+    From Airflow 3.3 a review waits in ``awaiting_input``, and only the scheduler ends that wait
+    at its ``response_timeout``: under dag.test(), with no scheduler, an unanswered review waits
+    for ever (and pytest-timeout's only way out ends the whole session, not this test).
+    """
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    with create_session() as session:
+        session.query(TaskInstance).filter(
+            TaskInstance.dag_id == DAG_ID,
+            TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+        ).update({TaskInstance.state: TaskInstanceState.FAILED}, synchronize_session=False)
+
+
 def test_only_the_approved_video_is_published(
     airflow_db: None, hailuo_emulator: EmulatorServer, fast_connection: str, tmp_path: Path
 ) -> None:
@@ -75,16 +105,16 @@ def test_only_the_approved_video_is_published(
     with api_server(Path(os.environ["AIRFLOW_HOME"]), {}) as server:
         reviewer = Reviewer(server)
         reviewer.start()
+        dag = load_dag("examples", DAG_ID, DAG_ID)
         try:
-            dag_run = load_dag("examples", DAG_ID, DAG_ID).test(
-                run_conf={"drafts": str(drafts), "published": str(published)}
-            )
+            dag_run = dag.test(run_conf={"drafts": str(drafts), "published": str(published)})
         finally:
             reviewer.stop.set()
             reviewer.join()
+        server_log = server.log.read_text(errors="replace")[-3000:]
     # A failed request is tried again on the next round (SQLite, shared with dag.test(), may be
     # busy for a moment); what counts is that every review got its answer.
-    assert reviewer.answered == {0: ["Publish"], 1: ["Reject"]}, reviewer.errors
+    assert reviewer.answered == {0: ["Publish"], 1: ["Reject"]}, (reviewer.errors[-5:], server_log)
     results = task_results(dag_run)
     assert {state for state, _ in results.values()} == {"success"}, results
     videos: list[dict[str, Any]] = [results[("video", index)][1] for index in (0, 1)]

@@ -3,6 +3,7 @@ stores them in its metadata database after a real ``dag.test()`` against the emu
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,9 +81,17 @@ def test_each_mapped_video_emits_its_own_event_carrying_its_result(
             "hailuo_task_id": result["hailuo_task_id"],
             "video_url": result["video_url"],
             "local_path": result["local_path"],
+            "local_size_bytes": result["local_size_bytes"],
+            "local_sha256": result["local_sha256"],
             "cost": result["cost"],
         }
         assert Path(extra["local_path"]).parent == tmp_path
+        # The proof matches the file on disk: a consumer can check it is the video paid for.
+        written = Path(extra["local_path"]).read_bytes()
+        assert (extra["local_size_bytes"], extra["local_sha256"]) == (
+            len(written),
+            hashlib.sha256(written).hexdigest(),
+        )
         assert Decimal(extra["cost"]) > 0
     assert len({extra["hailuo_task_id"] for extra in extras.values()}) == 2
     assert hailuo_emulator.client.stats()["tasks_created"] == 2
@@ -102,6 +111,8 @@ def test_the_sensor_emits_the_extra_of_the_task_it_waited_for(
             "hailuo_task_id": result["hailuo_task_id"],
             "video_url": result["video_url"],
             "local_path": None,
+            "local_size_bytes": None,
+            "local_sha256": None,
             "cost": result["cost"],
         }
     }
@@ -145,6 +156,8 @@ def test_a_dry_runs_events_say_it_was_a_dry_run(
             "hailuo_task_id": None,
             "video_url": None,
             "local_path": None,
+            "local_size_bytes": None,
+            "local_sha256": None,
             "cost": None,
         }
     }

@@ -8,7 +8,6 @@ their task, so a file kept under the wrong name or cut short is told apart here.
 from __future__ import annotations
 
 import http.server
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -20,13 +19,12 @@ import pytest
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.emulator.videos import task_id_of_video
 from airflow_provider_hailuo.exceptions import HailuoError, HailuoTransientError
+from airflow_provider_hailuo.gateway.params import GenerationRequest
+from airflow_provider_hailuo.gateway.protocol import HailuoTask, parse_task
+from airflow_provider_hailuo.gateway.retry import RetryPolicy
 from airflow_provider_hailuo.hooks.download import target_paths
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-from airflow_provider_hailuo.params import GenerationRequest
-from airflow_provider_hailuo.protocol import HailuoTask, parse_task
-from airflow_provider_hailuo.retry import RetryPolicy
 from tests.airflow_versions import EVERY_AIRFLOW
-from tests.integration.support import log_lines
 
 FRAME = Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg"
 FAST_RETRIES = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.05, max_retry_after=5.0)
@@ -115,16 +113,71 @@ def test_a_folder_that_does_not_exist_yet_is_a_folder_in_every_form(tmp_path: Pa
     assert second.endswith("videos/task_b.mp4")
 
 
-def test_replacing_an_existing_file_is_never_silent(
-    hook: HailuoHook, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_file_holding_another_video_is_never_replaced(hook: HailuoHook, tmp_path: Path) -> None:
     target = tmp_path / "clip.mp4"
-    target.write_bytes(b"another task's video")
-    task = completed(hook)
-    with caplog.at_level(logging.WARNING):
-        hook.download_videos(task, target)
-    assert any(f"Replacing the existing file {target}" in line for line in log_lines(caplog, capsys))
-    assert owner(target) == task.id
+    first, second = completed(hook), completed(hook)
+    hook.download_videos(first, target)
+    with pytest.raises(HailuoError, match=f"already holds the video of Hailuo task {first.id}") as info:
+        hook.download_videos(second, target)
+    assert f"Hailuo task {second.id}'s video is made and paid for" in str(info.value)
+    assert owner(target) == first.id
+    hook.download_videos(first, target)  # its own video again (a retry): replaced
+    assert owner(target) == first.id
+
+
+def test_a_file_the_provider_did_not_write_is_never_replaced(hook: HailuoHook, tmp_path: Path) -> None:
+    target = tmp_path / "clip.mp4"
+    target.write_bytes(b"someone else's video")
+    with pytest.raises(HailuoError, match="a file this provider did not write; it is not replaced"):
+        hook.download_videos(completed(hook), target)
+    assert target.read_bytes() == b"someone else's video"
+
+
+@pytest.mark.parametrize(
+    ("destination", "is_file"),
+    [
+        ("/data/clip.mp4", True),
+        ("/data/clip.MOV", True),
+        ("s3://bucket/videos/clip.mp4", True),
+        ("/data/manual__2026-12-03T10:00:00.123456+00:00", False),
+        ("/data/2026.12.03", False),
+        ("/data/videos", False),
+        ("/data/clip.mp4/", False),
+        ("s3://bucket.with.dots", False),
+        (Path("/data/v1.2"), False),
+        (Path("/data/clip.webm"), True),
+    ],
+)
+def test_a_destination_is_a_file_only_when_its_name_is_a_videos(destination: Any, is_file: bool) -> None:
+    from airflow_provider_hailuo.media.storage import names_a_file
+
+    assert names_a_file(destination) is is_file
+    (target,) = target_paths("task_1", ["https://cdn.example/k/output.mp4?sig=1"], destination)
+    assert (target.name == "task_1.mp4") is not is_file
+
+
+@EVERY_AIRFLOW  # how a mapped task instance finds its mapped task differs between Airflow lines
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("name", ["one_file", "file_per_index", "dotted_folder"])
+def test_a_mapped_task_never_downloads_two_videos_into_one_file(
+    fast_connection: str, hailuo_emulator: EmulatorServer, tmp_path: Path, name: str
+) -> None:
+    from tests.integration.support import load_dag, task_results
+
+    dag = load_dag("tests", "hailuo_test_dags", f"hailuo_test_mapped_{name}")
+    results = task_results(dag.test(run_conf={"folder": str(tmp_path)}))
+    if name == "one_file":  # refused before any request, by every index
+        assert {state for state, _ in results.values()} == {"failed"}
+        assert hailuo_emulator.client.stats()["total"] == 0
+        return
+    assert {state for state, _ in results.values()} == {"success"}
+    paths = [Path(value["local_path"]) for _, value in results.values()]
+    assert len(set(paths)) == 2
+    assert {owner(path) for path in paths} == {value["hailuo_task_id"] for _, value in results.values()}
+    if name == "dotted_folder":  # the run id (with its dots) is a folder, each video named after its task
+        assert {path.name for path in paths} == {
+            f"{value['hailuo_task_id']}.mp4" for _, value in results.values()
+        }
 
 
 # -- whole or absent --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest.mock import ANY
@@ -28,12 +29,8 @@ import requests
 from airflow_provider_hailuo.emulator.client import EmulatorControlError
 from airflow_provider_hailuo.emulator.pricing import COST_TABLE
 from airflow_provider_hailuo.emulator.videos import task_id_of_video
-from airflow_provider_hailuo.protocol import (
-    ERROR_CODES,
-    build_create_body,
-    parse_error_body,
-    parse_task,
-)
+from airflow_provider_hailuo.gateway.http_errors import parse_error_body
+from airflow_provider_hailuo.gateway.protocol import ERROR_CODES, build_create_body, parse_task
 
 if TYPE_CHECKING:
     from airflow_provider_hailuo.emulator.server import EmulatorServer
@@ -310,16 +307,17 @@ def test_data_url_frames_are_checked(hailuo_emulator: EmulatorServer) -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (create_body(duration=10, resolution="1080P"), "10 s videos are 512P or 768P only"),
-        (create_body(last_frame_image=FRAME_URL, resolution="512P"), "first and last frame"),
-        (create_body(duration=8), "duration=8"),
+        (create_body(duration=10, resolution="1080P"), "does not render 10 s at 1080P with 1 frame(s)"),
+        (create_body(last_frame_image=FRAME_URL, resolution="512P"), "6 s at 512P with 2 frame(s)"),
+        (create_body(duration=8), "does not render 8 s videos"),
         (create_body(prompt="A lighthouse [pan sideways]"), "unknown camera instruction"),
         (create_body(prompt_optimizer="yes"), "prompt_optimizer"),
-        (create_body(colour="red"), "unknown parameter"),
+        (create_body(colour="red"), "colour is not a parameter of minimax_hailuo_02_i2v"),
         (build_create_body(MODEL, {}), "first_frame_image is required"),
         (create_body(first_frame_image="/tmp/frame.png"), "http(s) URL or a base64 data URL"),
         ({"model": MODEL, "first_frame_image": FRAME_URL}, "'input'"),
-        (build_create_body("minimax_hailuo_02_t2v", {"first_frame_image": FRAME_URL}), "not served"),
+        (build_create_body("minimax_hailuo_02_t2v", {"first_frame_image": FRAME_URL}), "not a parameter"),
+        (build_create_body("minimax_hailuo_09_i2v", {"first_frame_image": FRAME_URL}), "not available"),
     ],
     ids=[
         "10s-1080P",
@@ -331,7 +329,8 @@ def test_data_url_frames_are_checked(hailuo_emulator: EmulatorServer) -> None:
         "no-first-frame",
         "local-path",
         "flat-body",
-        "wrong-model",
+        "frame-on-text-to-video",
+        "unknown-model",
     ],
 )
 def test_invalid_create_request_is_400(hailuo_emulator: EmulatorServer, body: object, expected: str) -> None:
@@ -340,6 +339,42 @@ def test_invalid_create_request_is_400(hailuo_emulator: EmulatorServer, body: ob
     assert response.status_code == 400
     assert expected in response.json()["error"]["message"]
     assert hailuo_emulator.client.stats()["tasks_created"] == 0
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "cost"),
+    [
+        ("minimax_hailuo_02_i2v", {"first_frame_image": FRAME_URL, "resolution": "512P"}, "0.10"),
+        ("minimax_hailuo_23_i2v", {"first_frame_image": FRAME_URL, "fast_pretreatment": True}, "0.28"),
+        ("minimax_hailuo_23_fast_i2v", {"first_frame_image": FRAME_URL, "duration": 10}, "0.37"),
+        ("minimax_hailuo_23_t2v", {"prompt": "A lighthouse [push in]", "resolution": "1080P"}, "0.49"),
+        ("minimax_hailuo_02_t2v", {"prompt": "A lighthouse"}, "0.28"),
+    ],
+)
+def test_every_model_of_the_family_renders_at_its_own_price(
+    hailuo_emulator: EmulatorServer, model: str, params: dict[str, Any], cost: str
+) -> None:
+    hailuo_emulator.client.configure(render_seconds=0)
+    response = create(hailuo_emulator, build_create_body(model, params))
+    assert response.status_code == 200, response.text
+    body = poll(hailuo_emulator, response.json()["id"]).json()
+    assert (body["status"], body["model"], body["usage"]["cost"]) == ("completed", model, cost)
+
+
+def test_a_model_not_enabled_for_the_key_is_refused_and_nothing_is_created(
+    hailuo_emulator: EmulatorServer,
+) -> None:
+    hailuo_emulator.client.configure(enabled_models=["minimax_hailuo_02_i2v"])
+    response = create(
+        hailuo_emulator, build_create_body("minimax_hailuo_23_fast_i2v", {"first_frame_image": FRAME_URL})
+    )
+    assert response.status_code == 400
+    assert (
+        response.json()["error"]["message"]
+        == "model 'minimax_hailuo_23_fast_i2v' is not available for this API key"
+    )
+    assert hailuo_emulator.client.stats()["tasks_created"] == 0
+    assert create(hailuo_emulator).status_code == 200
 
 
 def test_body_that_is_not_json_is_400(hailuo_emulator: EmulatorServer) -> None:
@@ -1050,3 +1085,33 @@ def test_stopping_with_a_request_still_in_flight_leaves_no_task_behind() -> None
     finally:
         logging.getLogger("asyncio").removeHandler(handler)
     assert destroyed == []
+
+
+def test_realistic_renders_queue_behind_the_slots_and_start_when_one_frees(
+    hailuo_emulator: EmulatorServer,
+) -> None:
+    # Hailuo 2.3 Fast at 768P, 6 s: a median of 30 s, scaled to 0.3 s; one render at a time.
+    hailuo_emulator.client.configure(
+        render_profile="realistic", render_time_scale=0.01, render_slots=1, render_seed=5
+    )
+    body = build_create_body("minimax_hailuo_23_fast_i2v", {"first_frame_image": FRAME_URL})
+    first, second = (create(hailuo_emulator, body).json()["id"] for _ in range(2))
+    waiting = poll(hailuo_emulator, second).json()
+    assert waiting["status"] == "in_progress"
+    assert waiting.get("progress", 0.0) == 0.0
+    assert "started_at" not in waiting["metadata"]  # queued: not started
+    deadline = time.monotonic() + 60
+    while poll(hailuo_emulator, second).json()["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    done = [poll(hailuo_emulator, task_id).json() for task_id in (first, second)]
+    # The second started when the first was done, not when it was created (the times are written
+    # to the millisecond from the wall clock, the queue kept on the monotonic one: 5 ms apart at most).
+    moment = {
+        name: datetime.fromisoformat(value)
+        for name, value in done[1]["metadata"].items()
+        if name.endswith("_at")
+    }
+    first_done = datetime.fromisoformat(done[0]["metadata"]["completed_at"])
+    assert moment["started_at"] >= first_done - timedelta(milliseconds=5)
+    assert moment["started_at"] > moment["in_queue_at"]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_hailuo.emulator import EmulatorServer
-from tests.airflow_versions import AIRFLOW_V_3_1_PLUS, EVERY_AIRFLOW, XFAIL_OUTLETS_ON_3_0
-from tests.integration.support import DAG_FILES, load_dag, task_results
+from tests.airflow_versions import (
+    AIRFLOW_V_3_1_PLUS,
+    EVERY_AIRFLOW,
+    MISSING_VARIABLE_LOGS_NO_ERROR,
+    XFAIL_OUTLETS_ON_3_0,
+)
+from tests.integration.support import DAG_FILES, load_dag, log_lines, task_results
 
 EXAMPLES = sorted(path.stem for path in DAG_FILES["examples"].glob("example_*.py"))
 # Waits for a person's answer, given through Airflow's API in test_approval_example.py; it needs
@@ -26,6 +32,8 @@ def test_there_are_examples_for_every_use_the_readme_names() -> None:
         "example_hailuo_batch",
         "example_hailuo_submit_and_sense",
         "example_hailuo_download_to_storage",
+        "example_hailuo_text_to_video",
+        "example_hailuo_batch_fast",
     }
 
 
@@ -61,6 +69,8 @@ def test_each_example_runs_to_success(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     example: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("AIRFLOW_VAR_HAILUO_VIDEO_DIR", str(tmp_path / "videos"))
     run_conf = (
@@ -71,6 +81,17 @@ def test_each_example_runs_to_success(
     dag_run = load_dag("examples", example, example).test(run_conf=run_conf)
     results = task_results(dag_run)
     assert {state for state, _ in results.values()} == {"success"}, results
+    # A successful run logs no error (Airflow 3's task SDK logs a missing XCom pulled by its key
+    # at error level) and no signed URL (the examples show URLs without their query).
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    logged = log_lines(caplog, capsys)
+    errors += [line for line in logged if "[error" in line]
+    if not MISSING_VARIABLE_LOGS_NO_ERROR:  # Airflow's own line for the record's first read
+        errors = [line for line in errors if "Variable not found" not in line]
+    assert errors == [], "\n".join(errors)
+    # (Airflow 3.0's supervisor logs every XCom it stores at debug level, the result's URL included:
+    # Airflow's own lines, off unless logging is set to debug.)
+    assert [line for line in logged if "Signature=" in line and "[debug" not in line] == []
     if example == "example_hailuo_asset_consumer":
         # Started by hand, not by the producer's events (tests/e2e runs the pair): nothing to read.
         assert results[("new_videos", -1)][1] == {"hailuo_task_ids": [], "local_paths": [], "total_cost": "0"}
@@ -82,6 +103,13 @@ def test_each_example_runs_to_success(
         if isinstance(value, dict) and "video_url" in value
     ]
     assert stats["tasks_created"] == len({video["hailuo_task_id"] for video in videos}) >= 1
+    models = {task["model"] for task in hailuo_emulator.client.tasks()}
+    if example == "example_hailuo_text_to_video":
+        assert models == {"minimax_hailuo_23_t2v"}
+        assert "first_frame_image" not in hailuo_emulator.client.tasks()[0]["params"]
+    if example == "example_hailuo_batch_fast":
+        assert models == {"minimax_hailuo_23_fast_i2v"}
+        assert len(videos) == len(list((DAG_FILES["examples"] / "images").glob("*.jpg")))
     if example == "example_hailuo_image_to_video":
         (video,) = videos
         assert Path(video["local_path"]).parent == tmp_path / "videos"

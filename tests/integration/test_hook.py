@@ -17,6 +17,7 @@ from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import (
     HailuoAmbiguousSubmitError,
     HailuoAuthenticationError,
+    HailuoError,
     HailuoImageError,
     HailuoPermissionError,
     HailuoProtocolError,
@@ -25,14 +26,14 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTransientError,
     HailuoValidationError,
 )
+from airflow_provider_hailuo.gateway.params import GenerationRequest
+from airflow_provider_hailuo.gateway.protocol import ERROR_CODES, HailuoTask, failure_error
+from airflow_provider_hailuo.gateway.retry import RetryPolicy
 from airflow_provider_hailuo.hooks import async_pool, settings_cache
 from airflow_provider_hailuo.hooks import hailuo as hailuo_hook_module
 from airflow_provider_hailuo.hooks.async_pool import close_shared_sessions, shared_session
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-from airflow_provider_hailuo.params import GenerationRequest
-from airflow_provider_hailuo.protocol import ERROR_CODES, HailuoTask, failure_error
-from airflow_provider_hailuo.retry import RetryPolicy
-from airflow_provider_hailuo.settings import GatewaySettings
+from airflow_provider_hailuo.hooks.settings import GatewaySettings
 from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import log_lines
 
@@ -332,12 +333,57 @@ def test_a_request_that_cannot_be_sent_says_what_to_check(client: str) -> None:
 
     url = "http://gateway.example/model/v1/generation/task/x"
     if client == "requests":
-        error = requests_error(requests.exceptions.InvalidHeader("bad header"), url)
+        error = requests_error(requests.exceptions.InvalidURL("bad URL"), url)
     else:
         error = aiohttp_error(aiohttp.InvalidURL(url), url)
     assert not isinstance(error, HailuoTransientError)  # the same every time: never retried
+    assert error.never_sent
     assert "could not be sent" in str(error)
     assert "create_path/task_path extras" in str(error)
+
+
+def _send_errors() -> list[tuple[str, BaseException, bool]]:
+    """What ``Session.send`` raises, as requests builds it, and whether it proves nothing was sent."""
+    import ssl
+
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
+
+    def wrapped(reason: Exception) -> MaxRetryError:
+        return MaxRetryError(None, "/", reason)  # type: ignore[arg-type]
+
+    refused = NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+    certificate = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    return [
+        ("connection refused", requests.ConnectionError(wrapped(refused)), True),
+        ("connect timeout", requests.ConnectTimeout(wrapped(refused)), True),
+        ("certificate refused", requests.exceptions.SSLError(wrapped(certificate)), True),
+        ("TLS dropped after the handshake", requests.exceptions.SSLError(ssl.SSLEOFError(8, "EOF")), False),
+        ("read timeout", requests.ReadTimeout(ReadTimeoutError(None, "/", "read timed out")), False),  # type: ignore[arg-type]
+        ("dropped", requests.ConnectionError(ProtocolError("Connection aborted.")), False),
+        ("undecodable answer", requests.exceptions.ContentDecodingError("incorrect header check"), False),
+        ("cut-short answer", requests.exceptions.ChunkedEncodingError("Connection broken"), False),
+        ("redirect loop", requests.TooManyRedirects("Exceeded 30 redirects."), False),
+        ("malformed answer header", requests.exceptions.InvalidHeader("bad header"), False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("what", "error", "never_sent"), _send_errors(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_only_a_failure_before_sending_counts_as_not_sent(
+    what: str, error: BaseException, never_sent: bool
+) -> None:
+    """Default deny: whatever requests raises once bytes may have left is ambiguous for a create."""
+    import requests
+
+    from airflow_provider_hailuo.gateway.resend import nothing_accepted
+    from airflow_provider_hailuo.hooks.transport import requests_error
+
+    assert isinstance(error, requests.RequestException)
+    mapped = requests_error(error, "https://gateway.example/create")
+    assert mapped.never_sent is never_sent, what
+    assert nothing_accepted(mapped) is never_sent
 
 
 def test_a_malformed_response_is_an_error_not_a_result(
@@ -379,8 +425,26 @@ def test_create_is_retried_when_the_gateway_cannot_have_accepted_it(
         ({"kind": "status", "http_status": 502}, 0),
         ({"kind": "status", "http_status": 500}, 0),
         ({"kind": "status", "http_status": 504}, 0),
+        ({"kind": "status", "http_status": 503, "body_shape": "html", "after_accept": True}, 1),
+        ({"kind": "status", "http_status": 403, "body_shape": "html"}, 0),
+        ({"kind": "status", "http_status": 429, "body_shape": "message", "after_accept": True}, 1),
+        ({"kind": "status", "http_status": 503, "body_shape": "error", "after_accept": True}, 1),
+        ({"kind": "status", "http_status": 503, "body_shape": "text", "after_accept": True}, 1),
+        ({"kind": "malformed", "malformed": "undecodable"}, 1),
     ],
-    ids=["dropped-after-accepting", "dropped", "502", "500", "504"],
+    ids=[
+        "dropped-after-accepting",
+        "dropped",
+        "502",
+        "500",
+        "504",
+        "proxy-html-503-after-accepting",
+        "proxy-html-403",
+        "foreign-json-429",
+        "foreign-json-503",
+        "plain-text-503",
+        "undecodable-200",
+    ],
 )
 def test_an_ambiguous_create_failure_is_never_resubmitted(
     hook: HailuoHook, hailuo_emulator: EmulatorServer, fault: dict[str, Any], tasks_created: int
@@ -391,6 +455,39 @@ def test_an_ambiguous_create_failure_is_never_resubmitted(
     stats = counts(hailuo_emulator)
     assert stats["create"] == 1
     assert stats["tasks_created"] == tasks_created
+
+
+def test_a_create_answered_with_a_redirect_is_not_followed(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer
+) -> None:
+    """requests would send a 307's body again (or turn a 302 into a GET): neither is a create."""
+    hailuo_emulator.client.add_fault("status", target="create", http_status=307, after_accept=True)
+    with pytest.raises(HailuoAmbiguousSubmitError, match=r"redirect \(HTTP 307\)"):
+        hook.submit(lighthouse())
+    stats = counts(hailuo_emulator)
+    assert (stats["create"], stats["tasks_created"]) == (1, 1)
+
+
+def test_a_poll_answered_with_a_redirect_loop_is_retried(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer
+) -> None:
+    task_id = hook.submit(lighthouse())
+    hailuo_emulator.client.add_fault("status", target="poll", http_status=302, times=1000)
+    with pytest.raises(HailuoTransientError, match="TooManyRedirects"):
+        hook.get_task(task_id)
+    hailuo_emulator.client.clear_faults()
+    assert hook.get_task(task_id).id == task_id
+
+
+@pytest.mark.parametrize("http_status", [400, 401, 403, 422])
+def test_the_gateways_own_refusal_of_a_create_proves_nothing_was_accepted(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer, http_status: int
+) -> None:
+    hailuo_emulator.client.add_fault("status", target="create", http_status=http_status)
+    with pytest.raises(HailuoError) as info:
+        hook.submit(lighthouse())
+    assert not isinstance(info.value, HailuoAmbiguousSubmitError)
+    assert counts(hailuo_emulator)["create"] == 1
 
 
 def test_a_read_timeout_on_create_is_ambiguous(
@@ -735,26 +832,39 @@ def test_a_retry_after_beyond_the_bound_on_create_is_not_waited_out(
     assert counts(hailuo_emulator)["create"] == 1
 
 
-def test_fast_pretreatment_and_every_option_travel_on_the_wire(
-    hook: HailuoHook, hailuo_emulator: EmulatorServer
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [
+        (
+            "minimax_hailuo_02_i2v",
+            {"duration": 10, "resolution": "512P", "callback_url": "https://example.com/hooks/hailuo"},
+        ),
+        ("minimax_hailuo_23_i2v", {"duration": 6, "resolution": "1080P", "fast_pretreatment": True}),
+        ("minimax_hailuo_23_fast_i2v", {"duration": 10, "resolution": "768P", "fast_pretreatment": False}),
+    ],
+)
+def test_every_option_a_model_takes_travels_on_the_wire(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer, model: str, options: dict[str, Any]
+) -> None:
+    shared = {"prompt": "Dusk [push in]", "prompt_optimizer": False, "aigc_watermark": True}
+    task_id = hook.submit(lighthouse(model=model, **shared, **options))
+    task = hailuo_emulator.client.task(task_id)
+    assert task["model"] == model
+    assert task["params"] == {"first_frame_image": task["params"]["first_frame_image"], **shared, **options}
+
+
+@pytest.mark.parametrize("model", ["minimax_hailuo_23_t2v", "minimax_hailuo_02_t2v"])
+def test_a_text_to_video_request_travels_without_a_frame(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer, model: str
 ) -> None:
     task_id = hook.submit(
-        lighthouse(
-            prompt="Dusk [push in]",
-            prompt_optimizer=False,
-            duration=10,
-            resolution="512P",
-            callback_url="https://example.com/hooks/hailuo",
-            aigc_watermark=True,
-            fast_pretreatment=True,
-        )
+        GenerationRequest(model=model, prompt="A lighthouse at dusk [push in]", duration=10)
     )
-    params = hailuo_emulator.client.task(task_id)["params"]
-    assert params["fast_pretreatment"] is True
-    assert params["prompt_optimizer"] is False
-    assert (params["duration"], params["resolution"]) == (10, "512P")
-    assert params["callback_url"] == "https://example.com/hooks/hailuo"
-    assert params["aigc_watermark"] is True
+    task = hailuo_emulator.client.task(task_id)
+    assert (task["model"], task["params"]) == (
+        model,
+        {"prompt": "A lighthouse at dusk [push in]", "duration": 10},
+    )
 
 
 def test_submit_logs_the_prompt_warnings(
@@ -858,3 +968,15 @@ def test_a_netrc_file_changes_nothing(
 
     assert apoll(task_id).status == "completed"
     assert counts(hailuo_emulator)["status_codes"].get("401") is None
+
+
+def test_the_hook_waits_through_queued_renders_with_uneven_or_absent_progress(
+    hook: HailuoHook, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.configure(
+        render_profile="realistic", render_time_scale=0.005, render_slots=2, render_seed=9
+    )
+    task_ids = [hook.submit(lighthouse(model="minimax_hailuo_23_fast_i2v")) for _ in range(6)]
+    done = [hook.wait_for_task(task_id, poll_interval=0.05, timeout=60) for task_id in task_ids]
+    assert [task.status for task in done] == ["completed"] * 6
+    assert all(task.video_url for task in done)

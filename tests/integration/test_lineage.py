@@ -12,6 +12,7 @@ event). The events parsed here are the ones the provider wrote.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -23,8 +24,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_hailuo.emulator import EmulatorServer
+from airflow_provider_hailuo.gateway.params import GenerationRequest
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-from airflow_provider_hailuo.params import GenerationRequest
 from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import REPO
 
@@ -159,6 +160,15 @@ def test_a_video_reports_its_frames_its_video_and_the_gateway_facts(
         expected = tmp_path / "videos" / f"{gateway_task['id']}.mp4"
         assert expected.is_file()
         assert names(event["outputs"]) == [("file", str(expected))]
+        # The file's proof: its size as OpenLineage's output statistics, its SHA-256 in the facet.
+        written = expected.read_bytes()
+        (output,) = event["outputs"]
+        assert output["outputFacets"]["outputStatistics"]["size"] == len(written)
+        hailuo = event["run"]["facets"]["hailuo"]
+        assert (hailuo["videoSizeBytes"], hailuo["videoSha256"]) == (
+            len(written),
+            hashlib.sha256(written).hexdigest(),
+        )
     else:
         ((namespace, name),) = names(event["outputs"])
         assert namespace == hailuo_emulator.url  # http://127.0.0.1:PORT
@@ -181,6 +191,24 @@ def test_a_video_reports_its_frames_its_video_and_the_gateway_facts(
     written = events.read_text()
     for secret in (hailuo_emulator.api_key, "X-Amz-Signature", "s3cr3t", "Signature=", "Expires="):
         assert secret not in written
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_text_to_video_task_has_no_input_and_reports_its_video_and_model(
+    fast_connection: str, hailuo_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    states, _ = run_dag("hailuo_lineage_dags", "hailuo_lineage_text", {}, tmp_path)
+    assert states == {"video": "success"}
+    event = last_event(events, "hailuo_lineage_text.video", ["START", "START", "COMPLETE"])
+    (gateway_task,) = hailuo_emulator.client.tasks()
+    assert event["inputs"] == []
+    ((namespace, name),) = names(event["outputs"])
+    assert (namespace, name.endswith("output.mp4")) == (hailuo_emulator.url, True)
+    facet = event["run"]["facets"]["hailuo"]
+    check_facet(facet)
+    assert (facet["model"], facet["durationSeconds"]) == ("minimax_hailuo_23_t2v", 10)
+    assert Decimal(facet["cost"]) == Decimal(gateway_task["cost"])
 
 
 @pytest.mark.usefixtures("airflow_db")

@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_hailuo.emulator import EmulatorServer
+from airflow_provider_hailuo.gateway.params import DEFAULT_MODEL, GenerationRequest
+from airflow_provider_hailuo.gateway.protocol import HailuoTask
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-from airflow_provider_hailuo.metrics import (
+from airflow_provider_hailuo.integration.metrics import (
     COST_MICRO_USD,
     QUEUE_TIME,
     RENDER_TIME,
@@ -32,8 +34,6 @@ from airflow_provider_hailuo.metrics import (
     VIDEOS_FAILED,
     VIDEOS_SUBMITTED,
 )
-from airflow_provider_hailuo.params import DEFAULT_MODEL, GenerationRequest
-from airflow_provider_hailuo.protocol import HailuoTask
 from tests.airflow_versions import EVERY_AIRFLOW
 from tests.dags.hailuo_metrics_dags import BATCH_DURATIONS, BATCH_RESOLUTION, FRAME
 from tests.integration.support import REPO

@@ -3,15 +3,18 @@ non-deferrable path, resuming across tries, and whole DAG runs with ``dag.test()
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import time
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
+from PIL import Image
 
-from airflow_provider_hailuo.defaults import DEFERRAL_GRACE_SECONDS, NOT_FOUND_GRACE_SECONDS
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import (
     HailuoAmbiguousSubmitError,
@@ -21,9 +24,10 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTimeoutError,
     HailuoValidationError,
 )
-from airflow_provider_hailuo.links import HailuoVideoLink
+from airflow_provider_hailuo.gateway.defaults import DEFERRAL_GRACE_SECONDS
+from airflow_provider_hailuo.gateway.protocol import ERROR_CODES
+from airflow_provider_hailuo.integration.links import HailuoVideoLink
 from airflow_provider_hailuo.operators.hailuo import GENERATION_FIELDS, HailuoImageToVideoOperator
-from airflow_provider_hailuo.protocol import ERROR_CODES
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from tests.airflow_versions import (
     AIRFLOW_V_3_0_PLUS,
@@ -94,12 +98,54 @@ def test_templated_values_wait_for_rendering() -> None:
     assert op.duration == "{{ params.duration }}"
 
 
-@pytest.mark.parametrize("bad", [{"poll_interval": 0}, {"timeout": -1}])
-def test_waiting_settings_must_be_positive(bad: dict[str, Any]) -> None:
-    with pytest.raises(HailuoValidationError):
-        HailuoImageToVideoOperator(
-            task_id="v", first_frame_image=FRAME, **{"poll_interval": 1, "timeout": 1, **bad}
-        )
+@pytest.mark.parametrize(
+    ("parameter", "value", "match"),
+    [
+        ("poll_interval", 0, "must be positive"),
+        ("timeout", -1, "must be positive"),
+        ("timeout", timedelta(0), "must be positive"),
+        ("timeout", float("nan"), "must be positive"),
+        ("max_quota_wait", -1, "must be 0 or positive"),
+        ("timeout", "3600", "must be a number of seconds or a datetime.timedelta, not str"),
+        ("max_quota_wait", None, "not NoneType"),
+        ("poll_interval", True, "not bool"),
+    ],
+)
+def test_a_bad_timing_setting_is_refused_naming_it(parameter: str, value: Any, match: str) -> None:
+    with pytest.raises(HailuoValidationError, match=match) as info:
+        HailuoImageToVideoOperator(task_id="v", first_frame_image=FRAME, **{parameter: value})
+    assert info.value.parameter == parameter
+    assert str(info.value).startswith(f"{parameter}=")
+
+
+def test_timing_settings_take_a_timedelta_as_airflow_operators_do() -> None:
+    video = HailuoImageToVideoOperator(
+        task_id="v",
+        first_frame_image=FRAME,
+        timeout=timedelta(hours=1),
+        poll_interval=timedelta(seconds=20),
+        max_quota_wait=timedelta(0),
+    )
+    assert (video.timeout, video.poll_interval, video.max_quota_wait) == (3600.0, 20.0, 0.0)
+
+
+def test_a_corrupt_frame_is_refused_naming_it_before_the_run_cap_is_touched(
+    fast_connection: str, hailuo_emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_hailuo.integration.spend import RunBudget
+
+    def touched(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the run cap was touched")
+
+    monkeypatch.setattr(RunBudget, "reserve", touched)
+    cut_short = tmp_path / "frame.webp"
+    buffer = io.BytesIO()
+    Image.open(FRAME).save(buffer, "WEBP")
+    cut_short.write_bytes(buffer.getvalue()[:40])
+    with pytest.raises(HailuoImageError, match="corrupt or cut short") as info:
+        operator(first_frame_image=str(cut_short)).execute(context())
+    assert info.value.parameter == "first_frame_image"
+    assert hailuo_emulator.client.stats()["total"] == 0
 
 
 @pytest.mark.parametrize(
@@ -126,7 +172,7 @@ def test_a_bad_rendered_value_fails_the_task_and_sends_nothing(
 
 
 def test_deferral_hands_the_triggerer_nothing_secret_and_records_the_task_id(
-    fast_connection: str, hailuo_emulator: EmulatorServer
+    fast_connection: str, hailuo_emulator: EmulatorServer, deferral_floor: float
 ) -> None:
     ctx = context()
     op = operator(deferrable=True, timeout=600, poll_interval=7)
@@ -136,7 +182,16 @@ def test_deferral_hands_the_triggerer_nothing_secret_and_records_the_task_id(
     trigger = deferred.value.trigger
     assert isinstance(trigger, HailuoTaskTrigger)
     _, kwargs = trigger.serialize()
-    assert set(kwargs) == {"hailuo_task_id", "hailuo_conn_id", "poll_interval", "end_time", "try_number"}
+    assert set(kwargs) == {
+        "hailuo_task_id",
+        "hailuo_conn_id",
+        "poll_interval",
+        "end_time",
+        "try_number",
+        "not_before",
+    }
+    # The video (or an error) comes back no sooner than the floor after deferring (deferral.py).
+    assert started + deferral_floor <= kwargs["not_before"] <= time.time() + deferral_floor
     assert kwargs["try_number"] == ctx["ti"].try_number
     serialised = json.dumps(kwargs)
     assert hailuo_emulator.api_key not in serialised
@@ -146,6 +201,28 @@ def test_deferral_hands_the_triggerer_nothing_secret_and_records_the_task_id(
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout.total_seconds() == 600 + 7 + DEFERRAL_GRACE_SECONDS
     assert hailuo_emulator.client.stats()["create"] == 1
+
+
+@pytest.mark.usefixtures("deferral_floor")
+def test_with_less_than_the_deferral_floor_to_wait_the_worker_waits(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    """timeout=10 under the 15 s floor: deferring could only come back within it, so the worker
+    waits for the video itself and returns the result, deferring nothing."""
+    result = operator(deferrable=True, timeout=10, poll_interval=0.05).execute(context())
+    assert result["status"] == "completed"
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan"])
+def test_a_bad_deferral_floor_is_refused_naming_the_option(
+    fast_connection: str, hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from airflow_provider_hailuo.gateway.defaults import MIN_DEFERRAL_ENV
+
+    monkeypatch.setenv(MIN_DEFERRAL_ENV, value)
+    with pytest.raises(HailuoValidationError, match=r"\[hailuo\] min_deferral_seconds must be"):
+        operator(deferrable=True, timeout=600).execute(context())
 
 
 def test_not_waiting_returns_the_task_id_at_once(
@@ -165,8 +242,8 @@ def completed_event(fast_connection: str, **fault: Any) -> dict[str, Any]:
     """A real event: the trigger run to its end against the emulator."""
     import asyncio
 
+    from airflow_provider_hailuo.gateway.params import GenerationRequest
     from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-    from airflow_provider_hailuo.params import GenerationRequest
 
     task_id = HailuoHook(fast_connection).submit(GenerationRequest(first_frame_image=FRAME))
     trigger = HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 30)
@@ -194,7 +271,21 @@ def test_a_success_event_gives_exactly_the_result_keys(
     assert "Signature=" in result["video_url"]  # the whole signed URL goes downstream...
     assert "video_url=" in logged
     assert "Signature=" not in logged  # ...but never into the log
-    assert set(result) == RESULT_KEYS | {"local_path", "local_paths"}
+    assert set(result) == RESULT_KEYS | {
+        "local_path",
+        "local_paths",
+        "local_size_bytes",
+        "local_sha256",
+        "local_files",
+    }
+    written = Path(result["local_path"]).read_bytes()
+    assert result["local_files"] == [
+        {
+            "path": result["local_path"],
+            "size_bytes": len(written),
+            "sha256": hashlib.sha256(written).hexdigest(),
+        }
+    ]
     assert result["cost"] == "0.28"
     assert isinstance(result["cost"], str)
     assert Path(result["local_path"]).read_bytes()[4:8] == b"ftyp"
@@ -300,6 +391,87 @@ def test_a_dag_run_renders_templates_and_returns_the_result(
     assert (stats["create"], stats["tasks_created"]) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    ("first", "later", "outcome"),
+    [
+        ((0, "2026-12-01T10:00:00+00:00"), (0, "2026-12-01T10:00:00+00:00"), "resumed"),  # a retry
+        ((0, "2026-12-01T10:00:00+00:00"), (1, "2026-12-01T11:00:00+00:00"), "resumed"),  # cleared since
+        ((0, "2026-12-01T10:00:00+00:00"), (3, None), "resumed"),  # cleared again, queued
+        ((2, "2026-12-01T10:00:00+00:00"), (0, "2026-12-01T11:00:00+00:00"), "new"),  # another run
+        # The same clear number, another start: another run with this id, or this run set back to
+        # queued (which starts it again without a new clear number). Refused, sending nothing.
+        ((0, "2026-12-01T10:00:00+00:00"), (0, "2026-12-01T11:00:00+00:00"), "refused"),
+        ((0, "2026-12-01T10:00:00+00:00"), (0, None), "refused"),
+    ],
+    ids=["retry", "cleared", "cleared-queued", "recreated", "restarted", "restarted-queued"],
+)
+def test_a_record_belongs_to_its_dag_run_not_to_its_run_id(
+    fast_connection: str,
+    hailuo_emulator: EmulatorServer,
+    first: tuple[int, str | None],
+    later: tuple[int, str | None],
+    outcome: str,
+) -> None:
+    """A later try resumes the first try's video only in the first try's DAG run; a run deleted
+    and created again with the same run id makes its own; when it cannot be told, nothing is sent."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    store = StandInStateStore()
+
+    def a_try(clears: int, started: str | None) -> dict[str, Any]:
+        dag_run = SimpleNamespace(
+            clear_number=clears, start_date=None if started is None else datetime.fromisoformat(started)
+        )
+        ctx = {**context(store), "dag_run": dag_run}
+        return operator(poll_interval=0.05, timeout=30).execute(ctx)  # type: ignore[no-any-return]
+
+    made = a_try(*first)
+    if outcome == "refused":
+        with pytest.raises(HailuoAmbiguousSubmitError, match=rf"{made['hailuo_task_id']}.*remove the record"):
+            a_try(*later)
+        assert hailuo_emulator.client.stats()["tasks_created"] == 1
+        return
+    second = a_try(*later)
+    assert (second["hailuo_task_id"] == made["hailuo_task_id"]) is (outcome == "resumed")
+    assert hailuo_emulator.client.stats()["tasks_created"] == (1 if outcome == "resumed" else 2)
+
+
+@pytest.mark.skipif(
+    not AIRFLOW_V_3_3_PLUS, reason="before 3.3, dag.test() starts every run at its logical date"
+)
+@pytest.mark.usefixtures("airflow_db")
+def test_a_record_belongs_to_its_dag_run_not_to_a_reused_run_id(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    """A DAG run deleted and created again with its run id (scheduled runs have deterministic ids;
+    dag.test() with one logical date does it) makes its own video. On 3.3 and later only:
+    before, dag.test() starts both runs at the logical date, which no scheduler does, so the
+    records kept in Variables cannot tell them apart here (the test above covers the rule)."""
+    from datetime import datetime
+
+    dag = load_dag("tests", "hailuo_test_dags", "hailuo_test_reused_run_id")
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    dated = {"logical_date": when, "run_after": when} if AIRFLOW_V_3_0_PLUS else {"execution_date": when}
+    first = dag.test(**dated)
+    results = [task_results(first)[("video", -1)]]
+    # Deleted as the UI deletes a run (a bulk delete: Airflow 2's ORM delete of a run loads
+    # relations to the FAB user table, which this database has not).
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    with create_session() as session:
+        session.execute(delete(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.run_id == first.run_id))
+    second = dag.test(**dated)
+    assert first.run_id == second.run_id
+    results.append(task_results(second)[("video", -1)])
+    assert [state for state, _ in results] == ["success", "success"]
+    tasks = hailuo_emulator.client.tasks()
+    assert len(tasks) == 2
+    assert results[1][1]["hailuo_task_id"] == tasks[1]["id"]  # the new run's own video
+
+
 @pytest.mark.usefixtures("airflow_db")
 @pytest.mark.parametrize("mode", ["deferrable", "sync"])
 def test_a_retry_resumes_the_gateway_task_instead_of_paying_twice(
@@ -321,7 +493,7 @@ def test_a_retry_resumes_the_gateway_task_instead_of_paying_twice(
         from airflow.models.variable import Variable
         from airflow.utils.session import create_session
 
-        from airflow_provider_hailuo.durable import variable_key
+        from airflow_provider_hailuo.integration.durable import variable_key
 
         # Kept after success, as the task state store is: a retry after the video was delivered
         # (a failed XCom push, a lost heartbeat) must not pay again either.
@@ -486,7 +658,7 @@ def test_a_retry_resumed_with_the_failed_tries_event_resumes_the_same_gateway_ta
         operator(deferrable=True).execute_complete(retry, {**stale, "try_number": 2})
 
 
-@pytest.mark.parametrize("ending", ["failed", "cancelled", "forgotten", "other parameters", "durable=False"])
+@pytest.mark.parametrize("ending", ["failed", "cancelled", "other parameters", "durable=False"])
 def test_a_retry_submits_anew_when_the_stored_task_cannot_be_used(
     fast_connection: str, hailuo_emulator: EmulatorServer, ending: str
 ) -> None:
@@ -494,9 +666,6 @@ def test_a_retry_submits_anew_when_the_stored_task_cannot_be_used(
     retry_kwargs: dict[str, Any] = {"wait_for_completion": False}
     if ending in ("failed", "cancelled"):
         hailuo_emulator.client.set_task_status(task_id, ending)
-    elif ending == "forgotten":  # recorded long ago; the gateway's own JSON 404 says it is gone
-        store["hailuo_task_id"] = {**store["hailuo_task_id"], "hailuo_task_id": "task_the_gateway_never_had"}
-        store["hailuo_task_id"]["recorded_at"] = time.time() - NOT_FOUND_GRACE_SECONDS - 1
     elif ending == "other parameters":
         retry_kwargs["prompt"] = "The DAG changed since [zoom out]"
     else:
@@ -606,21 +775,56 @@ def test_a_create_the_gateway_refused_leaves_nothing_to_resume(
     assert hailuo_emulator.client.stats()["tasks_created"] == 1
 
 
-@pytest.mark.parametrize("answer", ["a proxy's HTML 404", "the gateway's 404 just after the create"])
-def test_a_404_that_does_not_prove_the_task_gone_submits_nothing(
-    fast_connection: str, hailuo_emulator: EmulatorServer, answer: str
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "http_status": 503, "body_shape": "html", "after_accept": True},
+        {"kind": "status", "http_status": 429, "body_shape": "message", "after_accept": True},
+        {"kind": "status", "http_status": 403, "body_shape": "html"},
+        {"kind": "malformed", "malformed": "undecodable"},
+        {"kind": "status", "http_status": 307, "after_accept": True},
+    ],
+    ids=["proxy-html-503", "foreign-json-429", "proxy-html-403", "undecodable-200", "redirect"],
+)
+@pytest.mark.parametrize("max_quota_wait", [3600, 0], ids=["quota-wait", "hook-retries"])
+def test_a_create_answered_without_proof_keeps_its_intent_and_is_never_sent_again(
+    fast_connection: str, hailuo_emulator: EmulatorServer, fault: dict[str, Any], max_quota_wait: int
 ) -> None:
-    store, _ = first_try(hailuo_emulator)
-    if answer == "a proxy's HTML 404":
-        hailuo_emulator.client.add_fault(
-            "status", target="poll", http_status=404, body_shape="html", times=10
-        )
-        match = "not the gateway's own"
-    else:
-        store["hailuo_task_id"]["hailuo_task_id"] = "task_not_listed_yet"
-        match = "does not know Hailuo task task_not_listed_yet yet"
-    with pytest.raises(HailuoError, match=match):
+    """Neither the quota wait, nor the hook's own retries (max_quota_wait=0), nor Airflow's retry
+    sends it again."""
+    hailuo_emulator.client.add_faults([{**fault, "target": "create"}])
+    store = StandInStateStore()
+    with pytest.raises(HailuoAmbiguousSubmitError):
+        operator(wait_for_completion=False, max_quota_wait=max_quota_wait).execute(context(store))
+    assert store["hailuo_task_id"]["hailuo_task_id"] is None  # the intent stays
+    with pytest.raises(HailuoAmbiguousSubmitError, match="remove the record"):
+        operator(wait_for_completion=False, max_quota_wait=max_quota_wait).execute(context(store))
+    assert hailuo_emulator.client.stats()["create"] == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "fault"),
+    [
+        ("a proxy's HTML 404", {"body_shape": "html"}),
+        ("Kong's JSON 404", {"body_shape": "message", "message": "no Route matched with those values"}),
+        ("the gateway's own 404", {}),
+    ],
+)
+def test_a_stored_task_answered_not_found_fails_and_pays_nothing(
+    fast_connection: str, hailuo_emulator: EmulatorServer, answer: str, fault: dict[str, Any]
+) -> None:
+    """Whoever says it, "not found" is no proof the video is gone: long after the create, too."""
+    store, task_id = first_try(hailuo_emulator)
+    store["hailuo_task_id"]["recorded_at"] = time.time() - 86_400
+    hailuo_emulator.client.add_fault("status", target="poll", http_status=404, times=10, **fault)
+    with pytest.raises(HailuoError, match="Nothing is sent") as info:
         operator(wait_for_completion=False).execute(context(store))
+    message = str(info.value)
+    assert task_id in message
+    assert "HTTP 404" in message
+    assert "to make a new video (and pay for it), remove the record" in message
+    assert "/state-store/hailuo_task_id" in message
+    assert not isinstance(info.value, HailuoAmbiguousSubmitError)
     assert hailuo_emulator.client.stats()["create"] == 1
 
 

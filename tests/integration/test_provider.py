@@ -20,7 +20,7 @@ import pytest
 from airflow_provider_hailuo import __version__
 from airflow_provider_hailuo.get_provider_info import get_provider_info
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-from airflow_provider_hailuo.settings import GatewaySettings
+from airflow_provider_hailuo.hooks.settings import GatewaySettings
 from tests.airflow_versions import EVERY_AIRFLOW
 
 pytestmark = EVERY_AIRFLOW
@@ -154,7 +154,7 @@ def test_the_field_behaviour_airflow_loaded_agrees_with_provider_info() -> None:
 
 
 def test_every_connection_field_is_one_the_hook_reads() -> None:
-    from airflow_provider_hailuo import settings
+    from airflow_provider_hailuo.hooks import settings
 
     read = {value for name, value in vars(settings).items() if name.startswith("EXTRA_")}
     assert set(connection_type()["conn-fields"]) == read

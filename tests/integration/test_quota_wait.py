@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_hailuo.defaults import MIN_QUOTA_DEFERRAL_SECONDS
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import (
     HailuoError,
@@ -20,8 +19,8 @@ from airflow_provider_hailuo.exceptions import (
     HailuoRateLimitError,
     HailuoTransientError,
 )
-from airflow_provider_hailuo.operators import hailuo as hailuo_operator_module
-from airflow_provider_hailuo.quota import MAX_SPACING
+from airflow_provider_hailuo.gateway.defaults import MIN_DEFERRAL_SECONDS
+from airflow_provider_hailuo.gateway.quota import MAX_SPACING
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from airflow_provider_hailuo.triggers.quota import EVENT_QUOTA_TURN, HailuoQuotaWaitTrigger, release_schedule
 from tests.airflow_versions import EVERY_AIRFLOW
@@ -70,7 +69,12 @@ def test_a_refused_create_defers_to_the_triggerer_with_nothing_secret(
     assert started + 600 <= kwargs["end_time"] <= time.time() + 600
     assert kwargs["spacing"] == MAX_SPACING  # a long Retry-After does not make turns a minute apart
     assert deferred.value.method_name == "execute_after_quota_wait"
-    assert deferred.value.kwargs == {"refusals": 1, "quota_deadline": kwargs["end_time"]}
+    # The commitment's place in the run (nothing without a price) comes back with the task.
+    assert deferred.value.kwargs == {
+        "refusals": 1,
+        "quota_deadline": kwargs["end_time"],
+        "committed_at": pytest.approx(started, abs=60),
+    }
     assert store == {}  # the refused create left no intent behind: nothing to resume
     stats = hailuo_emulator.client.stats()
     assert (stats["create"], stats["tasks_created"], stats["quota_refusals"]["create_rate"]) == (2, 1, 1)
@@ -91,6 +95,7 @@ def test_a_refused_create_defers_to_the_triggerer_with_nothing_secret(
 
 
 @EVERY_AIRFLOW
+@pytest.mark.usefixtures("deferral_floor")
 def test_a_deferred_task_comes_back_no_sooner_than_airflow_can_take_it_back(
     fast_connection: str, hailuo_emulator: EmulatorServer
 ) -> None:
@@ -99,7 +104,7 @@ def test_a_deferred_task_comes_back_no_sooner_than_airflow_can_take_it_back(
     with pytest.raises(TaskDeferred) as deferred:
         operator(deferrable=True).execute(context())
     _, kwargs = deferred.value.trigger.serialize()
-    assert kwargs["not_before"] >= started + MIN_QUOTA_DEFERRAL_SECONDS
+    assert kwargs["not_before"] >= started + MIN_DEFERRAL_SECONDS
     assert kwargs["spacing"] == 1.0  # the turns after it keep the gateway's pace
 
 
@@ -221,10 +226,10 @@ def test_the_trigger_returns_at_its_end_time_whatever_its_turn() -> None:
 @pytest.mark.usefixtures("airflow_db")
 @pytest.mark.parametrize("mode", ["deferrable", "sync"])
 def test_a_mapped_batch_rides_out_refusals_without_a_failure_or_a_retry(
-    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str, monkeypatch: pytest.MonkeyPatch
+    fast_connection: str, hailuo_emulator: EmulatorServer, mode: str
 ) -> None:
-    # dag.test() runs the trigger inline: no scheduler to race with, no need to wait 15 s a refusal.
-    monkeypatch.setattr(hailuo_operator_module, "MIN_QUOTA_DEFERRAL_SECONDS", 0.0)
+    # dag.test() runs the trigger inline: no scheduler to race with, and the tests' sandbox sets
+    # the deferral floor to 0, so a refusal need not wait 15 s.
     dag = load_dag("tests", "hailuo_test_dags", f"hailuo_test_quota_{mode}")
     refuse_creates(hailuo_emulator, times=4, retry_after=0)
     dag_run = dag.test()
@@ -266,13 +271,17 @@ def test_a_file_object_frame_is_read_once_however_often_the_create_is_refused(
     assert (stats["create"], stats["tasks_created"]) == (3, 1)
 
 
-def test_a_quota_wait_shorter_than_the_deferral_floor_gets_one_last_attempt_at_its_end(
+@pytest.mark.usefixtures("deferral_floor")
+def test_a_quota_wait_shorter_than_the_deferral_floor_is_waited_in_the_worker(
     fast_connection: str, hailuo_emulator: EmulatorServer
 ) -> None:
+    """5 s of quota wait left: deferring would bring the task back within the floor, so the worker
+    waits for the turn and sends the create again itself; the video's wait then defers."""
     refuse_creates(hailuo_emulator, times=1, retry_after=1)
-    started = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         operator(deferrable=True, max_quota_wait=5).execute(context())
+    assert isinstance(deferred.value.trigger, HailuoTaskTrigger)
     _, kwargs = deferred.value.trigger.serialize()
-    assert kwargs["not_before"] == kwargs["end_time"]
-    assert started + 5 <= kwargs["end_time"] <= time.time() + 5
+    assert kwargs["not_before"] >= time.time() + MIN_DEFERRAL_SECONDS - 5
+    stats = hailuo_emulator.client.stats()
+    assert (stats["create"], stats["tasks_created"]) == (2, 1)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import HailuoValidationError
+from airflow_provider_hailuo.gateway.defaults import MIN_DEFERRAL_SECONDS
+from airflow_provider_hailuo.gateway.params import GenerationRequest
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-from airflow_provider_hailuo.params import GenerationRequest
 from airflow_provider_hailuo.sensors.hailuo import CAN_START_FROM_TRIGGER, HailuoTaskSensor
 from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import RESULT_KEYS, RecordingTaskInstance, load_dag, task_results
@@ -108,9 +112,20 @@ def test_a_sensor_wired_to_an_xcomarg_starts_on_a_worker() -> None:
     assert not sensor.start_from_trigger
 
 
-def test_poll_interval_must_be_positive() -> None:
-    with pytest.raises(HailuoValidationError):
-        HailuoTaskSensor(task_id="s", hailuo_task_id="t", poll_interval=0)
+@pytest.mark.parametrize(
+    ("parameter", "value"), [("poll_interval", 0), ("poll_interval", "30"), ("timeout", None)]
+)
+def test_a_bad_timing_setting_is_refused_naming_it(parameter: str, value: Any) -> None:
+    with pytest.raises(HailuoValidationError) as info:
+        HailuoTaskSensor(task_id="s", hailuo_task_id="t", **{parameter: value})
+    assert info.value.parameter == parameter
+
+
+def test_timing_settings_take_a_timedelta() -> None:
+    sensor = HailuoTaskSensor(
+        task_id="s", hailuo_task_id="t", poll_interval=timedelta(seconds=30), timeout=timedelta(hours=2)
+    )
+    assert (sensor.poll_interval, sensor.timeout) == (30.0, 7200.0)
 
 
 @pytest.mark.parametrize("soft_fail", [False, True])
@@ -145,6 +160,28 @@ def test_poking_rides_out_transient_faults(
     state, _ = run_sensor(mode, task_id)
     assert state == "success"
     assert hailuo_emulator.client.faults() == []
+
+
+@pytest.mark.usefixtures("deferral_floor")
+def test_a_deferrable_sensor_comes_back_no_sooner_than_the_floor_or_pokes_in_the_worker(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    """A target already done defers anyway (its event is held until the floor), and a timeout
+    under the floor pokes in the worker instead of deferring (deferral.py)."""
+    task_id = started_elsewhere(fast_connection)
+    assert HailuoHook(fast_connection).wait_for_task(task_id, poll_interval=0.05, timeout=30).is_success
+    started = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        HailuoTaskSensor(task_id="wait", hailuo_task_id=task_id, deferrable=True, timeout=600).execute(
+            {"ti": RecordingTaskInstance()}  # type: ignore[arg-type]
+        )
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["not_before"] >= started + MIN_DEFERRAL_SECONDS
+    sensor = HailuoTaskSensor(
+        task_id="wait", hailuo_task_id=task_id, deferrable=True, timeout=10, poll_interval=0.05
+    )
+    result = sensor.execute({"ti": RecordingTaskInstance()})  # type: ignore[arg-type]
+    assert result["hailuo_task_id"] == task_id
 
 
 def test_a_retry_resumed_with_the_failed_tries_event_waits_afresh(

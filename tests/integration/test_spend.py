@@ -3,19 +3,29 @@ at its run's cap with exactly the creates the cap allows, and actual costs repla
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from airflow_provider_hailuo.emulator import EmulatorServer
-from airflow_provider_hailuo.exceptions import HailuoSpendLimitError
+from airflow_provider_hailuo.exceptions import HailuoError, HailuoSpendLimitError
+from airflow_provider_hailuo.integration.spend import SPEND_XCOM_KEY
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
-from airflow_provider_hailuo.spend import SPEND_XCOM_KEY
-from tests.airflow_versions import EVERY_AIRFLOW
-from tests.integration.support import RecordingTaskInstance, StandInStateStore, load_dag, log_lines
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, EVERY_AIRFLOW
+from tests.integration.support import (
+    RecordingTaskInstance,
+    StandInStateStore,
+    load_dag,
+    log_lines,
+    task_results,
+)
 
 FRAME = str(Path(__file__).resolve().parents[2] / "dags_examples" / "images" / "lighthouse.jpg")
 # The deployment's prices, as its connection holds them (the emulator bills 0.28 for 768P 6 s).
@@ -229,3 +239,185 @@ def test_a_create_the_gateway_refused_keeps_the_earlier_tries_counted(
     spent = third.xcom[SPEND_XCOM_KEY]
     assert (spent["carried"], spent["amount"], spent["settled"]) == ("0.28", "0.56", True)
     assert hailuo_emulator.client.stats()["tasks_created"] == 2
+
+
+# -- the run cap through clears -----------------------------------------------------------------
+
+
+class RunXComs:
+    """One DAG run's XComs, which every task instance of the run reads and writes, and the states
+    of its task instances (by map index)."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, int, str], Any] = {}
+        self.states: dict[int, str] = {}
+
+
+class RunTaskInstance(RecordingTaskInstance):
+    """A task instance of a mapped task in a :class:`RunXComs` run."""
+
+    def __init__(self, run: RunXComs, map_index: int) -> None:
+        super().__init__()
+        self.run, self.map_index = run, map_index
+        run.states[map_index] = "scheduled"
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.run.values[(self.task_id, self.map_index, key)] = value
+
+    def xcom_pull(self, task_ids: str | list[str], key: str = "return_value", **_: Any) -> Any:
+        ids = [task_ids] if isinstance(task_ids, str) else task_ids
+        return [value for (task, _, name), value in self.run.values.items() if task in ids and name == key]
+
+    def get_task_states(self, dag_id: str, task_ids: list[str], run_ids: list[str], **_: Any) -> Any:
+        """As Airflow 3's task SDK answers: a mapped task instance is keyed ``task_id_mapindex``."""
+        return {self.run_id: {f"{self.task_id}_{index}": state for index, state in self.run.states.items()}}
+
+    def new_try_starts(self) -> None:
+        """What Airflow does when a try of a cleared (or retried) task instance starts: its state
+        is running, then its XComs are deleted."""
+        self.run.states[self.map_index] = "running"
+        for entry in [entry for entry in self.run.values if entry[:2] == (self.task_id, self.map_index)]:
+            del self.run.values[entry]
+
+
+class GatedStore(StandInStateStore):
+    """A task instance's state store whose first read waits for ``opened``: the time a try spends
+    between its start (when Airflow deletes its XCom) and reading its record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gated = False
+        self.reached, self.opened = threading.Event(), threading.Event()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self.gated:
+            self.gated = False
+            self.reached.set()
+            assert self.opened.wait(30)
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))), ids=lambda o: "".join(map(str, o)))
+def test_the_run_cap_holds_when_the_whole_run_is_cleared_whatever_the_order(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, order: tuple[int, ...]
+) -> None:
+    """Cap 0.56 at 0.28 a video: the first run makes 2 and refuses 2. The whole run is cleared and
+    its tries start in ``order``, each with its XCom deleted, as Airflow does. The worst timing: the
+    tries that resume a video have started (their commitments gone) but not committed again until
+    after the others have committed, waited their second and read the run's spend. The others wait
+    on until the running tries have committed; committed again at the times they were first
+    committed, the two videos come first, so the two others are refused again (before, those that
+    read in the gap created: 3 or 4 videos)."""
+    import airflow_provider_hailuo.integration.spend as spend
+
+    connect(hailuo_emulator, monkeypatch, PRICES)
+    run = RunXComs()
+    instances = [RunTaskInstance(run, index) for index in range(4)]
+    stores = [GatedStore() for _ in instances]
+    refused: list[int] = []
+
+    def a_try(index: int) -> None:
+        instances[index].new_try_starts()
+        operator = HailuoImageToVideoOperator(
+            task_id="video", first_frame_image=FRAME, wait_for_completion=False, max_run_cost_usd="0.56"
+        )
+        try:
+            operator.execute({"ti": instances[index], "task_state_store": stores[index]})
+            run.states[index] = "success"
+        except HailuoSpendLimitError:
+            refused.append(index)
+            run.states[index] = "failed"
+
+    monkeypatch.setattr(spend, "time", SimpleNamespace(time=time.time, sleep=lambda seconds: None))
+    for index in range(4):
+        a_try(index)
+    assert (refused, hailuo_emulator.client.stats()["create"]) == ([2, 3], 2)
+
+    refused.clear()
+    run.states.update(dict.fromkeys(run.states, "queued"))  # cleared: XComs stay until a try starts
+    settling, read = threading.Semaphore(0), threading.Event()
+    settled: set[int] = set()
+
+    def settle(seconds: float) -> None:
+        """A try's first wait (after committing) holds until ``read``; later ones are short."""
+        if threading.get_ident() in settled:
+            time.sleep(0.01)
+            return
+        settled.add(threading.get_ident())
+        settling.release()
+        assert read.wait(30)
+
+    monkeypatch.setattr(spend, "time", SimpleNamespace(time=time.time, sleep=settle))
+    resuming = [index for index in order if stores[index]]  # the two that made a video
+    threads: dict[int, threading.Thread] = {}
+    for index in order:
+        stores[index].gated = index in resuming
+        threads[index] = thread = threading.Thread(target=a_try, args=(index,))
+        thread.start()
+        if index in resuming:  # started, its XCom deleted, its record not read yet
+            assert stores[index].reached.wait(30)
+        else:  # refused at its first check, or committed and waiting to read
+            while thread.is_alive() and not settling.acquire(timeout=0.05):
+                pass
+    read.set()  # the others read the run's spend while the resumed tries have not committed
+    time.sleep(0.2)
+    assert all(threads[index].is_alive() for index in order if index not in resuming and index not in refused)
+    for index in resuming:  # they read their records and commit again
+        stores[index].opened.set()
+        threads[index].join(30)
+    for thread in threads.values():
+        thread.join(30)
+    assert sorted(refused) == [2, 3]
+    assert hailuo_emulator.client.stats()["create"] == 2
+
+
+@EVERY_AIRFLOW
+@dag_test
+def test_the_run_cap_reads_the_states_of_the_runs_task_instances() -> None:
+    """What spend.py waits on, read from a real task on each Airflow: every task instance of the
+    asked tasks in the run, mapped ones by index, the reading one running."""
+    dag_run = load_dag("tests", "hailuo_spend_dags", "hailuo_test_run_states").test()
+    results = task_results(dag_run)
+    assert {key: state for key, (state, _) in results.items()} == {
+        ("alone", -1): "success",
+        ("look", 0): "success",
+        ("look", 1): "success",
+        ("look", 2): "success",
+    }
+    for index in range(3):
+        seen = {(task_id, map_index): state for task_id, map_index, state in results[("look", index)][1]}
+        assert set(seen) == {("alone", -1), ("look", 0), ("look", 1), ("look", 2)}
+        # Airflow 2's dag.test() runs a task in a transaction of its own, so the task reads its
+        # own state as it was before it started; a worker commits "running" before the task runs.
+        own = "running" if AIRFLOW_V_3_0_PLUS else "scheduled"
+        assert (seen[("alone", -1)], seen[("look", index)]) == ("success", own)
+
+
+def test_a_task_instance_running_without_a_commitment_is_waited_for_then_refused(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spending task instance that stays running without committing (a worker killed while it
+    starts stays running until its heartbeat times out) is waited for up to UNCOMMITTED_WAIT_SECONDS;
+    then the try fails, naming it, and its commitment is given back: the run's spend cannot be
+    known, so nothing is paid, and a retry checks again."""
+    import airflow_provider_hailuo.integration.spend as spend
+
+    connect(hailuo_emulator, monkeypatch, PRICES)
+    run = RunXComs()
+    own, silent = RunTaskInstance(run, 0), RunTaskInstance(run, 1)
+    silent.new_try_starts()
+    own.new_try_starts()
+    clock = [1000.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    monkeypatch.setattr(spend, "time", SimpleNamespace(time=lambda: clock[0], sleep=sleep))
+    operator = HailuoImageToVideoOperator(task_id="video", first_frame_image=FRAME, max_run_cost_usd="0.56")
+    with pytest.raises(HailuoError, match=r"video\[1\] ran for 12\d s without committing") as failure:
+        operator.execute({"ti": own, "task_state_store": StandInStateStore()})
+    # Not a refusal: Airflow's retries may try again once the other task has committed or ended.
+    assert not isinstance(failure.value, HailuoSpendLimitError)
+    assert clock[0] - 1000.0 > spend.UNCOMMITTED_WAIT_SECONDS
+    assert run.values[("video", 0, SPEND_XCOM_KEY)]["amount"] == "0"
+    assert hailuo_emulator.client.stats()["create"] == 0

@@ -213,6 +213,7 @@ def test_the_task_view_plays_the_video_beside_its_facts(runs: Runs, task_id: str
         assert played["currentTime"] > 0
         assert played["src"] == (f"{page_url}/video" if task_id == "downloaded" else result["video_url"])
         assert driver.find_element("css selector", ".cost").text == f"${result['cost']}"
+        assert driver.find_element("css selector", ".model").text == result["model"]
         page = driver.find_element("tag name", "body").text
         assert result["hailuo_task_id"] in page
         for shown in REQUEST_SHOWN[task_id]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hailuo.storage import is_known_scheme
+from airflow_provider_hailuo.media.storage import is_known_scheme
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hailuo.cost import PriceTable, check_video_cap, format_usd, parse_usd
-from airflow_provider_hailuo.durable import JobRecord
 from airflow_provider_hailuo.exceptions import HailuoSpendLimitError, HailuoValidationError
-from airflow_provider_hailuo.params import GenerationRequest
-from airflow_provider_hailuo.spend import Commitment, committed_before
+from airflow_provider_hailuo.gateway.cost import PriceTable, check_video_cap, format_usd, parse_usd
+from airflow_provider_hailuo.gateway.params import GenerationRequest
+from airflow_provider_hailuo.integration.durable import JobRecord
+from airflow_provider_hailuo.integration.spend import Commitment, committed_before
 
 MODEL = "minimax_hailuo_02_i2v"
 

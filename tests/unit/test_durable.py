@@ -4,13 +4,16 @@ round-trip through a store, and each Airflow gets the store that survives its re
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_hailuo import durable
-from airflow_provider_hailuo.durable import (
+from airflow_provider_hailuo.exceptions import HailuoError
+from airflow_provider_hailuo.gateway.params import GenerationRequest
+from airflow_provider_hailuo.integration import variables
+from airflow_provider_hailuo.integration.durable import (
     VARIABLE_PREFIX,
     JobRecord,
     TaskStateStoreRecords,
@@ -19,8 +22,6 @@ from airflow_provider_hailuo.durable import (
     request_fingerprint,
     variable_key,
 )
-from airflow_provider_hailuo.exceptions import HailuoError
-from airflow_provider_hailuo.params import GenerationRequest
 from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, EVERY_AIRFLOW
 from tests.integration.support import StandInStateStore
 
@@ -81,6 +82,15 @@ def test_a_record_round_trips_and_older_shapes_are_read() -> None:
     )
     assert JobRecord.from_stored("task_1") is None
     assert JobRecord.from_stored(None) is None
+    # The time a commitment was first made survives the store; a record older than it has none.
+    committed = JobRecord(
+        request="abc", hailuo_task_id="t", recorded_at=2.0, estimate="0.28", committed_at=1.5
+    )
+    assert JobRecord.from_stored(json.loads(json.dumps(committed.to_json()))) == committed
+    for stored in (None, "1.5", True, float("nan")):
+        record = JobRecord.from_stored({"request": "abc", "hailuo_task_id": "t", "committed_at": stored})
+        assert record is not None
+        assert record.committed_at is None
 
 
 class StandInTaskInstance:
@@ -102,6 +112,40 @@ def test_the_task_state_store_is_used_where_airflow_offers_it() -> None:
     assert records.get() == JobRecord(request="abc", hailuo_task_id="task_1", recorded_at=1.0)
     records.delete()
     assert records.get() is None
+
+
+class EarlierAirflowsVariable:
+    """Stands in for the Variable an Airflow before 3.3 kept a record in."""
+
+    where = "the Airflow Variable 'hailuo_task_record.catalogue.video.3.x'"
+    removal = "airflow variables delete 'hailuo_task_record.catalogue.video.3.x'"
+
+    def __init__(self, record: JobRecord | None) -> None:
+        self.record, self.writes = record, 0
+
+    def get(self) -> JobRecord | None:
+        return self.record
+
+    def put(self, record: JobRecord) -> None:
+        self.writes += 1
+
+    def delete(self) -> None:
+        self.writes += 1
+
+
+def test_on_3_3_a_record_an_earlier_airflow_left_in_a_variable_is_still_found() -> None:
+    """A retry pending across an upgrade from 3.2 resumes its video: read both, write one."""
+    earlier = JobRecord(request="abc", hailuo_task_id="task_from_3_2", recorded_at=1.0, estimate="0.28")
+    legacy = EarlierAirflowsVariable(earlier)
+    store = StandInStateStore()
+    records = TaskStateStoreRecords(store, removal="DELETE ... on the API server", legacy=legacy)
+    assert records.get() == earlier
+    assert records.removal == legacy.removal  # the message names where it was found
+    now = JobRecord(request="abc", hailuo_task_id="task_from_3_3", recorded_at=2.0)
+    records.put(now)
+    assert records.get() == now  # the task state store first
+    assert records.removal == "DELETE ... on the API server"
+    assert legacy.writes == 0
 
 
 def test_without_a_task_state_store_a_variable_per_task_instance_is_used() -> None:
@@ -128,8 +172,8 @@ def test_variable_keys_fit_the_key_column_and_stay_distinct() -> None:
 
 def test_a_variable_write_that_did_not_land_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """The task SDK's Variable.set only logs a failure: each write is read back."""
-    monkeypatch.setattr(durable, "_write_variable", lambda key, text: None)
-    monkeypatch.setattr(durable, "_read_variable", lambda key: None)
+    monkeypatch.setattr(variables, "write_variable", lambda key, text: None)
+    monkeypatch.setattr(variables, "read_variable", lambda key: None)
     with pytest.raises(HailuoError, match="could not be written to the Airflow Variable"):
         VariableRecords("hailuo_task_record.x").put(
             JobRecord(request="abc", hailuo_task_id="t", recorded_at=1.0)
@@ -168,7 +212,7 @@ def test_on_airflow_3_only_not_found_is_a_missing_record(
         sent.append(message)
         return comms.ErrorResponse(error=ErrorType[error])
 
-    monkeypatch.setattr(durable, "_supervisor", lambda: (send, comms))
+    monkeypatch.setattr(variables, "supervisor", lambda: (send, comms))
     records = VariableRecords("hailuo_task_record.api_error")
     if found == "raises":
         with pytest.raises(

@@ -15,9 +15,9 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, Object
 from fsspec.implementations.memory import MemoryFileSystem
 from PIL import Image
 
-from airflow_provider_hailuo import images, storage
 from airflow_provider_hailuo.exceptions import HailuoImageError, HailuoValidationError
-from airflow_provider_hailuo.images import (
+from airflow_provider_hailuo.media import images, storage
+from airflow_provider_hailuo.media.images import (
     MAX_IMAGE_BYTES,
     ImageInfo,
     ResolvedImage,
@@ -25,7 +25,7 @@ from airflow_provider_hailuo.images import (
     resolve_image,
     shorten,
 )
-from airflow_provider_hailuo.settings import EXTRA_ALLOWED_FRAME_ROOTS
+from airflow_provider_hailuo.media.storage import EXTRA_ALLOWED_FRAME_ROOTS
 from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, EVERY_AIRFLOW
 
 pytestmark = EVERY_AIRFLOW
@@ -211,6 +211,14 @@ def test_not_an_image_is_refused(tmp_path: Path, data: bytes) -> None:
     refused(
         write(tmp_path, "frame.png", data), "not a readable image; the gateway accepts JPG/JPEG, PNG or WebP"
     )
+
+
+@pytest.mark.parametrize(("fmt", "cut"), [("WEBP", 40), ("JPEG", 200)])
+def test_a_frame_cut_short_is_refused_naming_the_parameter(tmp_path: Path, fmt: str, cut: int) -> None:
+    """Pillow raises a bare OSError for these ("could not create decoder object")."""
+    whole = image_bytes(fmt=fmt)
+    error = refused(write(tmp_path, "frame.img", whole[:cut]), "corrupt or cut short")
+    assert isinstance(error, HailuoImageError)
 
 
 # --- size --------------------------------------------------------------------------------------
@@ -584,6 +592,20 @@ def stills(tmp_path: Path) -> Path:
 
 def local_forms(path: Path) -> list[object]:
     return [str(path), path, f"file://{path}", ObjectStoragePath(f"file://{path}")]
+
+
+def test_roots_the_connection_parsed_are_not_parsed_again(
+    stills: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roots = storage.FrameRoots.parse([str(stills), "s3://bucket/stills/"])
+
+    def parse_again(entries: object) -> None:
+        raise AssertionError("the roots were parsed again")
+
+    monkeypatch.setattr(storage.FrameRoots, "parse", parse_again)
+    assert resolve_image(stills / "frame.png", PARAM, allowed_roots=roots).info is not None
+    with pytest.raises(HailuoValidationError, match="outside every root"):
+        resolve_image(stills.parent / "elsewhere.png", PARAM, allowed_roots=roots)
 
 
 @pytest.mark.parametrize("form", range(4))

@@ -24,7 +24,7 @@ MUST_STAY_OUT = (
     "airflow_provider_hailuo.emulator",
     "airflow_provider_hailuo.hooks.hailuo",
     "airflow_provider_hailuo.triggers.hailuo",
-    "airflow_provider_hailuo.lineage",
+    "airflow_provider_hailuo.integration.lineage",
     "openlineage",
     "airflow.providers.openlineage",
 )

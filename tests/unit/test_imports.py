@@ -16,8 +16,8 @@ import pytest
     "module",
     [
         "airflow_provider_hailuo.exceptions",
-        "airflow_provider_hailuo.params",
-        "airflow_provider_hailuo.protocol",
+        "airflow_provider_hailuo.gateway.params",
+        "airflow_provider_hailuo.gateway.protocol",
         "airflow_provider_hailuo.hooks.hailuo",
         "airflow_provider_hailuo.emulator",
     ],

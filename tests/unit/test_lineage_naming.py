@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hailuo.exceptions import HailuoTaskFailedError
-from airflow_provider_hailuo.lineage import location_name, run_facet, video_locations
-from airflow_provider_hailuo.params import GenerationRequest
-from airflow_provider_hailuo.storage import object_storage_path_class
+from airflow_provider_hailuo.gateway.params import GenerationRequest
+from airflow_provider_hailuo.integration.lineage import location_name, run_facet, video_locations
+from airflow_provider_hailuo.media.kinds import object_storage_path_class
 from tests.airflow_versions import EVERY_AIRFLOW
 
 pytestmark = EVERY_AIRFLOW

@@ -1,11 +1,11 @@
-"""The pure parts of airflow_provider_hailuo/metrics.py: the cost unit, the tags, the failure reason."""
+"""The pure parts of airflow_provider_hailuo/integration/metrics.py: the cost unit, the tags, the failure reason."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_hailuo.metrics import failure_reason, micro_dollars, video_tags
-from airflow_provider_hailuo.protocol import HailuoTask, TaskError
+from airflow_provider_hailuo.gateway.protocol import HailuoTask, TaskError
+from airflow_provider_hailuo.integration.metrics import failure_reason, micro_dollars, video_tags
 
 
 @pytest.mark.parametrize(

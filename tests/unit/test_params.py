@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_hailuo.exceptions import HailuoValidationError
-from airflow_provider_hailuo.params import (
+from airflow_provider_hailuo.gateway.params import (
     BOOL_PARAMETERS,
     CAMERA_INSTRUCTIONS,
     DEFAULT_MODEL,
     MAX_PROMPT_LENGTH,
+    MODELS,
     GenerationRequest,
     check_callback_url,
     check_duration,
@@ -21,7 +22,6 @@ from airflow_provider_hailuo.params import (
     check_resolution,
     parse_camera_instructions,
     suggest_camera_instruction,
-    validate_wire_params,
 )
 
 IMAGE = "https://example.com/first.png"
@@ -188,16 +188,22 @@ def test_unknown_instruction_in_crowded_bracket_is_an_error_not_a_warning() -> N
 # --- booleans ----------------------------------------------------------------------------------
 
 
+def image_model_taking(parameter: str) -> str:
+    """An image-to-video model that takes ``parameter`` (fast_pretreatment is not Hailuo 02's)."""
+    return next(model for model, rules in MODELS.items() if rules.frames and rules.takes(parameter))
+
+
 @pytest.mark.parametrize("parameter", BOOL_PARAMETERS)
 @pytest.mark.parametrize("value", [True, False, None])
 def test_bool_parameters_accept_true_false_and_unset(parameter: str, value: bool | None) -> None:
-    assert request(**{parameter: value}).validate() == []
+    assert request(model=image_model_taking(parameter), **{parameter: value}).validate() == []
 
 
 @pytest.mark.parametrize("parameter", BOOL_PARAMETERS)
 @pytest.mark.parametrize("value", [1, 0, "true", "false", "yes", "", 1.0, [True]])
 def test_bool_parameters_must_be_bool_exactly(parameter: str, value: Any) -> None:
-    refused(parameter, f"{parameter} must be True or False", **{parameter: value})
+    model = image_model_taking(parameter)
+    refused(parameter, f"{parameter} must be True or False", model=model, **{parameter: value})
 
 
 def test_bool_parameters_are_the_three_documented_ones() -> None:
@@ -411,9 +417,19 @@ def test_callback_url_must_be_a_string(url: Any) -> None:
 # --- model -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", [DEFAULT_MODEL, "minimax_hailuo_02_i2v_fast"])
-def test_model_non_empty_string_is_accepted(model: str) -> None:
+@pytest.mark.parametrize(
+    "model", ["minimax_hailuo_02_i2v", "minimax_hailuo_23_i2v", "minimax_hailuo_23_fast_i2v"]
+)
+def test_each_image_model_is_accepted(model: str) -> None:
     assert request(model=model).validate() == []
+
+
+@pytest.mark.parametrize(
+    "model", ["minimax_hailuo_02_i2v_fast", "minimax_hailuo_03_i2v", "MINIMAX_HAILUO_02_I2V"]
+)
+def test_an_unknown_model_is_refused_naming_the_known_ones(model: str) -> None:
+    error = refused("model", f"model={model!r} is not a Hailuo model this provider knows", model=model)
+    assert all(known in str(error) for known in MODELS)
 
 
 @pytest.mark.parametrize("model", ["", "   ", None, 123, ["minimax_hailuo_02_i2v"]])
@@ -464,63 +480,6 @@ def test_options_with_every_parameter_set() -> None:
         "aigc_watermark": True,
         "fast_pretreatment": True,
     }
-
-
-# --- validate_wire_params ----------------------------------------------------------------------
-
-
-def test_wire_params_minimal_body_is_valid() -> None:
-    assert validate_wire_params({"first_frame_image": IMAGE}) == []
-
-
-def test_wire_params_full_body_is_valid() -> None:
-    params = {
-        "first_frame_image": IMAGE,
-        "last_frame_image": "data:image/png;base64,AAAA",
-        "prompt": "A lighthouse at dusk [push in], then [pan left]",
-        "prompt_optimizer": True,
-        "duration": 6,
-        "resolution": "768P",
-        "callback_url": "https://example.com/cb",
-        "aigc_watermark": False,
-        "fast_pretreatment": False,
-    }
-    assert validate_wire_params(params) == []
-
-
-@pytest.mark.parametrize("key", ["seed", "negative_prompt", "model", "image"])
-def test_wire_params_refuse_unknown_keys(key: str) -> None:
-    with pytest.raises(HailuoValidationError, match=f"unknown parameter.*{key}") as info:
-        validate_wire_params({"first_frame_image": IMAGE, key: "x"})
-    assert info.value.parameter == key
-
-
-@pytest.mark.parametrize("name", ["first_frame_image", "last_frame_image"])
-@pytest.mark.parametrize("value", [b"\x89PNG", 123, {"url": IMAGE}])
-def test_wire_params_refuse_non_string_images(name: str, value: Any) -> None:
-    params: dict[str, Any] = {"first_frame_image": IMAGE, name: value}
-    with pytest.raises(HailuoValidationError, match=f"{name} must be a URL or data URL string") as info:
-        validate_wire_params(params)
-    assert info.value.parameter == name
-
-
-def test_wire_params_require_first_frame_image() -> None:
-    with pytest.raises(HailuoValidationError, match="first_frame_image is required") as info:
-        validate_wire_params({"prompt": "x"})
-    assert info.value.parameter == "first_frame_image"
-
-
-def test_wire_params_apply_the_value_rules() -> None:
-    with pytest.raises(HailuoValidationError, match="10 s videos are 512P or 768P only") as info:
-        validate_wire_params({"first_frame_image": IMAGE, "duration": 10, "resolution": "1080P"})
-    assert info.value.parameter == "resolution"
-
-
-def test_wire_params_return_warnings() -> None:
-    warnings = validate_wire_params(
-        {"first_frame_image": IMAGE, "prompt": "[pan left, rise, zoom in, shake]"}
-    )
-    assert len(warnings) == 1
 
 
 def test_validation_error_is_a_value_error() -> None:

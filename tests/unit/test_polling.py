@@ -9,7 +9,7 @@ import random
 import pytest
 
 from airflow_provider_hailuo.emulator.quotas import TokenBucket
-from airflow_provider_hailuo.polling import GROWTH, MAX_POLL_DELAY, RECOVERY, PollPacing
+from airflow_provider_hailuo.gateway.polling import GROWTH, MAX_POLL_DELAY, RECOVERY, PollPacing
 
 
 def pacing(poll_interval: float = 1.0, seed: int = 0) -> PollPacing:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from decimal import Decimal
 from email.utils import formatdate
 from typing import Any
 
 import pytest
 
-from airflow_provider_hailuo.defaults import DEFAULT_CREATE_PATH, DEFAULT_HOST, DEFAULT_TASK_PATH
 from airflow_provider_hailuo.exceptions import (
     HailuoAPIError,
     HailuoAuthenticationError,
@@ -21,18 +21,21 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTaskFailedError,
     HailuoTransientError,
 )
-from airflow_provider_hailuo.protocol import (
+from airflow_provider_hailuo.gateway.defaults import DEFAULT_CREATE_PATH, DEFAULT_HOST, DEFAULT_TASK_PATH
+from airflow_provider_hailuo.gateway.http_errors import (
+    describe_http_error,
+    error_for_status,
+    parse_error_body,
+    parse_retry_after,
+)
+from airflow_provider_hailuo.gateway.protocol import (
     ERROR_CODES,
     HailuoTask,
     TaskError,
     build_create_body,
-    describe_http_error,
-    error_for_status,
     failure_error,
     loads,
     normalise_error_code,
-    parse_error_body,
-    parse_retry_after,
     parse_task,
     parse_task_error,
     task_from_dict,
@@ -540,26 +543,27 @@ def test_normalise_error_code_keeps_bools_out_of_padding() -> None:
 # --- round trip for trigger events -------------------------------------------------------------
 
 
-def test_to_dict_and_task_from_dict_round_trip() -> None:
+def test_an_event_carries_no_url_and_reads_back() -> None:
     original = parse_task(
         loads(
             '{"id": "t", "status": "failed", "model": "m", "progress": 0.5, '
-            '"output": [{"content": [{"type": "video", "url": "v"}, {"type": "image", "url": "i"}]}], '
-            '"usage": {"cost": 0.28, "discount": 0}, "metadata": {"a": 1.5}, '
+            '"output": [{"content": [{"type": "video", "url": "https://cdn/v.mp4?Signature=s3cret"}]}], '
+            '"usage": {"cost": 0.28, "discount": 0}, "metadata": {"a": 1.5, "cover": "https://cdn/c?Signature=x"}, '
             '"error": {"code": 10004098, "error_message": "lost"}}'
         )
     )
-    data = json.loads(json.dumps(original.to_dict()))
-    rebuilt = task_from_dict(data)
-    assert rebuilt == original
+    text = json.dumps(original.to_event())
+    assert "https://" not in text
+    assert "Signature" not in text
+    rebuilt = task_from_dict(json.loads(text))
+    assert rebuilt == replace(original, content=(), metadata={})
     assert rebuilt.error is not None
     assert rebuilt.error.meaning == "status check error"
-    assert rebuilt.result() == original.result()
 
 
 def test_round_trip_without_error_or_content() -> None:
     original = parse_task(task(status="in_progress"))
-    assert task_from_dict(json.loads(json.dumps(original.to_dict()))) == original
+    assert task_from_dict(json.loads(json.dumps(original.to_event()))) == original
 
 
 # --- HTTP error bodies -------------------------------------------------------------------------
@@ -645,7 +649,7 @@ def test_404_is_a_not_found_error() -> None:
 
 
 def test_429_with_retry_after_seconds() -> None:
-    error = error_for_status(429, '{"error": "rate limited"}', retry_after="7")
+    error = error_for_status(429, '{"error": {"message": "rate limited"}}', retry_after="7")
     assert isinstance(error, HailuoRateLimitError)
     assert isinstance(error, HailuoTransientError)
     assert error.retry_after == 7.0
@@ -658,7 +662,7 @@ def test_429_with_retry_after_http_date() -> None:
     assert isinstance(error, HailuoRateLimitError)
     assert error.retry_after is not None
     assert 25 <= error.retry_after <= 31
-    assert error.resubmit_safe is True
+    assert error.resubmit_safe is False  # no body: nothing shows it was the gateway that refused
 
 
 def test_429_without_retry_after() -> None:
@@ -667,11 +671,31 @@ def test_429_without_retry_after() -> None:
     assert error.retry_after is None
 
 
-def test_503_is_transient_and_safe_to_resubmit() -> None:
-    error = error_for_status(503, "Service Unavailable", retry_after="2")
+def test_the_gateways_own_503_is_transient_and_safe_to_resubmit() -> None:
+    error = error_for_status(503, '{"error": {"error_message": "busy"}}', retry_after="2")
     assert type(error) is HailuoTransientError
     assert error.resubmit_safe is True
     assert error.retry_after == 2.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Service Unavailable",
+        "<html><head><title>503 Service Temporarily Unavailable</title></head></html>",
+        '{"message": "no Route matched with those values"}',
+        '{"error": "upstream busy"}',
+        '{"error": {"message": ""}}',
+        '{"error": {"code": 503}}',
+        "",
+    ],
+)
+def test_a_503_not_in_the_gateways_shape_proves_nothing(body: str) -> None:
+    """A proxy answers 503 in the gateway's place, after the gateway may have accepted the create."""
+    error = error_for_status(503, body)
+    assert type(error) is HailuoTransientError
+    assert not error.gateway_error
+    assert error.resubmit_safe is False
 
 
 @pytest.mark.parametrize("status", [500, 502, 504, 408])
@@ -751,6 +775,26 @@ def test_a_download_refusal_does_not_blame_the_api_key(status: int) -> None:
     assert "cdn.example" in str(error)
     assert "API key" not in str(error)
     assert "balance" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "gateway"),
+    [
+        (b'{"error": {"message": "task not found"}}', True),
+        (b'{"error": {"error_message": "task not found", "code": 404}}', True),
+        (b"<html>404 Not Found</html>", False),
+        (b'{"message": "no Route matched with those values"}', False),  # Kong
+        (b'{"message": "Not Found"}', False),  # AWS API Gateway
+        (b'{"error": "Not Found", "status": 404, "path": "/x"}', False),  # Spring
+        (b'{"error": {"message": 404}}', False),
+        (b"[]", False),
+    ],
+)
+def test_only_the_gateways_nested_error_shape_counts_as_its_own(body: bytes, gateway: bool) -> None:
+    error = error_for_status(404, body)
+    assert error is not None
+    assert error.gateway_error is gateway
+    assert parse_error_body(body) is not None or body == b"[]"  # still read for its words
 
 
 def test_gateway_json_errors_are_told_from_foreign_pages() -> None:

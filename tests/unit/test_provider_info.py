@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_hailuo import __version__
 from airflow_provider_hailuo.get_provider_info import get_provider_info
-from airflow_provider_hailuo.lineage import SCHEMA_URL
+from airflow_provider_hailuo.integration.lineage import SCHEMA_URL
 from tests.airflow_versions import AIRFLOW_V_3_3_PLUS, EVERY_AIRFLOW
 
 pytestmark = EVERY_AIRFLOW
@@ -67,3 +67,11 @@ def test_the_lineage_facets_schema_is_published_in_the_source_repository() -> No
     source = project_urls()["Source"].removeprefix("https://github.com/")
     assert SCHEMA_URL.startswith(f"https://raw.githubusercontent.com/{source}/v{__version__}/")
     assert (REPO / SCHEMA_URL.split(f"v{__version__}/", 1)[1].split("#")[0]).is_file()
+
+
+def test_the_connection_forms_price_table_help_names_every_model_of_the_table() -> None:
+    from airflow_provider_hailuo.gateway.models import MODELS
+
+    (connection_type,) = get_provider_info()["connection-types"]
+    help_text = connection_type["conn-fields"]["price_table"]["description"]
+    assert [model for model in MODELS if model not in help_text] == []

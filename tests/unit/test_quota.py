@@ -7,8 +7,8 @@ import random
 import pytest
 
 from airflow_provider_hailuo.exceptions import HailuoRateLimitError, HailuoTransientError
-from airflow_provider_hailuo.protocol import error_for_status
-from airflow_provider_hailuo.quota import (
+from airflow_provider_hailuo.gateway.http_errors import error_for_status
+from airflow_provider_hailuo.gateway.quota import (
     DEFAULT_SPACING,
     MAX_BACKOFF,
     MAX_SPACING,
@@ -23,18 +23,35 @@ from airflow_provider_hailuo.quota import (
     ("status", "refusal"), [(429, True), (503, True), (500, False), (502, False), (504, False), (408, False)]
 )
 def test_only_429_and_503_are_refusals_that_accepted_nothing(status: int, refusal: bool) -> None:
-    error = error_for_status(status, b'{"error": "x"}')
+    error = error_for_status(status, b'{"error": {"message": "x"}}')
     assert error is not None
     assert is_quota_refusal(error) is refusal
 
 
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"error": "x"}',
+        b'{"message": "x"}',
+        b"<html><title>503 Service Temporarily Unavailable</title></html>",
+        b"",
+    ],
+)
+def test_a_refusal_not_in_the_gateways_own_shape_proves_nothing(status: int, body: bytes) -> None:
+    """A proxy's 503 page can follow a create the gateway accepted: not a reason to send it again."""
+    error = error_for_status(status, body)
+    assert error is not None
+    assert not is_quota_refusal(error)
+
+
 def test_a_dropped_connection_is_not_a_quota_refusal() -> None:
-    assert not is_quota_refusal(HailuoTransientError("connection refused", resubmit_safe=True))
+    assert not is_quota_refusal(HailuoTransientError("connection refused", never_sent=True))
     assert not is_quota_refusal(ValueError("429"))
 
 
 def refusal(retry_after: float | None) -> HailuoRateLimitError:
-    return HailuoRateLimitError("429", status_code=429, retry_after=retry_after, resubmit_safe=True)
+    return HailuoRateLimitError("429", status_code=429, retry_after=retry_after, gateway_error=True)
 
 
 def test_the_first_wait_is_the_retry_after_plus_up_to_one_spacing_of_jitter() -> None:

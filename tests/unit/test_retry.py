@@ -17,16 +17,29 @@ from airflow_provider_hailuo.exceptions import (
     HailuoRateLimitError,
     HailuoTransientError,
 )
-from airflow_provider_hailuo.protocol import error_for_status
-from airflow_provider_hailuo.retry import RetryPolicy
+from airflow_provider_hailuo.gateway.http_errors import error_for_status
+from airflow_provider_hailuo.gateway.retry import RetryPolicy
 
 LOG = logging.getLogger("test_retry")
 FAST = RetryPolicy(max_attempts=5, initial_backoff=0.001, max_backoff=0.002, max_retry_after=60.0)
 
 
 def transient(*, retry_after: float | None = None, resubmit_safe: bool = False) -> HailuoTransientError:
-    return HailuoTransientError("HTTP 502 (gateway error)", status_code=502, retry_after=retry_after,
-                                resubmit_safe=resubmit_safe)  # fmt: skip
+    """A 502, or with ``resubmit_safe`` a connection that was never made (nothing sent)."""
+    if resubmit_safe:
+        return HailuoTransientError(
+            "could not connect to the gateway", retry_after=retry_after, never_sent=True
+        )
+    return HailuoTransientError("HTTP 502 (gateway error)", status_code=502, retry_after=retry_after)
+
+
+# The gateway's own error body: only in this shape is a 429 or 503 proof that nothing was accepted.
+GATEWAY_BODY = '{"error": {"message": "rate limit exceeded"}}'
+
+
+def GATEWAY_REFUSAL(*, retry_after: float | None) -> HailuoRateLimitError:
+    """The gateway's own 429 (its error body): nothing was accepted."""
+    return HailuoRateLimitError("429", status_code=429, retry_after=retry_after, gateway_error=True)
 
 
 class Flaky:
@@ -117,7 +130,7 @@ def test_creating_retries_a_resubmit_safe_error() -> None:
 def test_creating_retries_only_statuses_where_the_gateway_cannot_have_accepted(
     status: int, retried_when_creating: bool
 ) -> None:
-    error = error_for_status(status, "", retry_after="0")
+    error = error_for_status(status, GATEWAY_BODY, retry_after="0")
     assert error is not None
     flaky = Flaky(error)
     retrying, _ = sync_retrying(creating=True)
@@ -188,14 +201,14 @@ def test_a_reads_waits_grow_under_a_constant_retry_after() -> None:
 
 def test_a_creates_wait_is_the_retry_after_itself() -> None:
     policy = RetryPolicy(max_attempts=3, initial_backoff=5.0, max_backoff=30.0)
-    error = error_for_status(429, "", retry_after="1")
+    error = error_for_status(429, GATEWAY_BODY, retry_after="1")
     retrying, sleeps = sync_retrying(policy, creating=True)
     assert retrying(Flaky(error)) == "ok"
     assert sleeps == [1.0]
 
 
 def test_rate_limit_retry_after_header_is_the_wait_used() -> None:
-    error = error_for_status(429, '{"error": "slow down"}', retry_after="3")
+    error = error_for_status(429, GATEWAY_BODY, retry_after="3")
     flaky = Flaky(error)
     retrying, sleeps = sync_retrying(creating=True)
     assert retrying(flaky) == "ok"
@@ -311,7 +324,7 @@ def test_async_max_attempts_bounds_the_calls(max_attempts: int) -> None:
 
 
 def test_async_retry_after_is_the_wait_used() -> None:
-    flaky = Flaky(HailuoRateLimitError("429", status_code=429, retry_after=4.0, resubmit_safe=True))
+    flaky = Flaky(GATEWAY_REFUSAL(retry_after=4.0))
     retrying, sleeps = async_retrying()
     assert run_async(retrying, flaky.run_async) == "ok"
     assert sleeps == [4.0]
@@ -404,7 +417,7 @@ def test_acall_counts_the_first_attempt_in_max_attempts(
 
 
 def test_acall_waits_the_first_failures_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    flaky = Flaky(HailuoRateLimitError("429", status_code=429, retry_after=4.0, resubmit_safe=True))
+    flaky = Flaky(GATEWAY_REFUSAL(retry_after=4.0))
     result, sleeps = acall(FAST, flaky, monkeypatch)
     assert (result, flaky.calls, sleeps) == ("ok", 2, [4.0])
 
@@ -448,7 +461,7 @@ def test_acall_logs_the_first_retry_as_attempt_two(
 def test_acall_without_refusal_retries_raises_a_refusal_at_once(
     status: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    refusal = error_for_status(status, "", retry_after="1")
+    refusal = error_for_status(status, GATEWAY_BODY, retry_after="1")
     flaky = Flaky(refusal)  # type: ignore[arg-type]
     raised, sleeps = acall(FAST, flaky, monkeypatch, retry_refusals=False)
     assert raised is refusal
@@ -464,7 +477,7 @@ def test_acall_without_refusal_retries_still_retries_other_faults(monkeypatch: p
 def test_acall_without_refusal_retries_stops_at_a_refusal_after_a_fault(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    refusal = error_for_status(429, "")
+    refusal = error_for_status(429, GATEWAY_BODY)
     flaky = Flaky(transient(), refusal, transient())  # type: ignore[arg-type]
     raised, sleeps = acall(FAST, flaky, monkeypatch, retry_refusals=False)
     assert raised is refusal
@@ -472,7 +485,7 @@ def test_acall_without_refusal_retries_stops_at_a_refusal_after_a_fault(
 
 
 def test_a_sync_read_without_refusal_retries_raises_a_refusal_at_once() -> None:
-    refusal = error_for_status(429, "", retry_after="1")
+    refusal = error_for_status(429, GATEWAY_BODY, retry_after="1")
     flaky = Flaky(refusal)  # type: ignore[arg-type]
     retrying = FAST.retrying(logger=LOG, retry_refusals=False)
     sleeps: list[float] = []

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hailuo.cost import PriceTable
-from airflow_provider_hailuo.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
-from airflow_provider_hailuo.settings import (
-    EXTRA_ALLOWED_FRAME_ROOTS,
+from airflow_provider_hailuo.gateway.cost import PriceTable
+from airflow_provider_hailuo.gateway.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
+from airflow_provider_hailuo.hooks.settings import (
     GatewaySettings,
     normalise_base_url,
 )
+from airflow_provider_hailuo.media.storage import EXTRA_ALLOWED_FRAME_ROOTS
 
 KEY = "sk-very-secret-key-123"
 
@@ -221,7 +221,9 @@ def test_bad_retry_extras_are_refused(key: str, value: object) -> None:
 
 
 def frame_roots(value: object) -> tuple[str, ...] | None:
-    return settings(extras={EXTRA_ALLOWED_FRAME_ROOTS: value}).allowed_frame_roots
+    """The roots as the connection's settings parsed them (once), written back as text."""
+    roots = settings(extras={EXTRA_ALLOWED_FRAME_ROOTS: value}).allowed_frame_roots
+    return None if roots is None else roots.as_text()
 
 
 def test_the_extra_is_named_allowed_frame_roots() -> None:

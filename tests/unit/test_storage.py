@@ -11,7 +11,7 @@ import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_provider_hailuo.exceptions import HailuoValidationError
-from airflow_provider_hailuo.storage import (
+from airflow_provider_hailuo.media.storage import (
     StorageLocation,
     check_destination,
     is_known_scheme,
@@ -77,7 +77,7 @@ try:
 except ImportError:
     import airflow.models.baseoperator
 before = set(sys.modules)
-import airflow_provider_hailuo.storage
+import airflow_provider_hailuo.media.storage
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
     out = subprocess.run(

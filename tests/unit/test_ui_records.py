@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_hailuo.gateway.urls import signed_url_expiry
+from airflow_provider_hailuo.integration.xcoms import XCOM_FAILURE_KEY, XCOM_REQUEST_KEY, XCOM_TASK_ID_KEY
 from airflow_provider_hailuo.ui.records import VideoRecord, cost_total, local_file, video_record
-from airflow_provider_hailuo.urls import signed_url_expiry
-from airflow_provider_hailuo.xcoms import XCOM_FAILURE_KEY, XCOM_REQUEST_KEY, XCOM_TASK_ID_KEY
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 # The gateway's signed URL shape (docs/gateway-protocol.md): Expires in Unix seconds.
@@ -26,6 +26,7 @@ def result(**changes: object) -> dict[str, object]:
     value: dict[str, object] = {
         "hailuo_task_id": "task_1",
         "status": "completed",
+        "model": "minimax_hailuo_23_fast_i2v",
         "video_url": VALID_URL,
         "cost": "0.28",
         "discount": "0",
@@ -53,6 +54,11 @@ def test_a_record_reads_the_result_the_request_and_the_timings() -> None:
         "0.28",
     )
     assert record.request["prompt"] == "Gulls"
+    assert record.model == "minimax_hailuo_23_fast_i2v"
+    # A task that failed before its result still names the model it asked for.
+    assert video_record(
+        "video", 0, "failed", {XCOM_REQUEST_KEY: {"model": "minimax_hailuo_23_t2v"}}
+    ).model == ("minimax_hailuo_23_t2v")
     assert record.timings == {"queued_seconds": 2.0, "rendering_seconds": 60.0}
     assert not record.failed
 
@@ -194,6 +200,12 @@ def test_importing_the_plugin_builds_no_app_and_imports_no_web_framework() -> No
         .stdout.strip()
         .splitlines()[-1]
     )
-    # The package itself, if Airflow had not imported it already (3.3 has, for the provider info).
-    expected = {"airflow_provider_hailuo", "airflow_provider_hailuo.ui", "airflow_provider_hailuo.ui.plugin"}
+    # The package itself, if Airflow had not imported it already (3.3 has, for the provider info),
+    # and the one small module that says whether this Airflow has external views.
+    expected = {
+        "airflow_provider_hailuo",
+        "airflow_provider_hailuo.ui",
+        "airflow_provider_hailuo.ui.plugin",
+        "airflow_provider_hailuo.version_compat",
+    }
     assert set(ast.literal_eval(output)) <= expected

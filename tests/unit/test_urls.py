@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_hailuo.images import shown_value
-from airflow_provider_hailuo.urls import without_query
+from airflow_provider_hailuo.gateway.urls import without_query
+from airflow_provider_hailuo.media.images import shown_value
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from airflow_provider_hailuo.operators.hailuo import HailuoImageToVideoOperator
+from airflow_provider_hailuo.sensors.hailuo import HailuoTaskSensor
 
 with DAG(
     dag_id="e2e_batch", schedule=None, catchup=False, params={"folder": "", "poll_interval": 1}
@@ -28,9 +29,11 @@ with DAG(
         timeout=600,
     ).expand(first_frame_image=list_stills())
 
-    @task
+    # Its return value holds the signed URLs: not logged ("Done. Returned value was ..."), so that
+    # scenario 1 can check that no log line of the whole deployment holds one.
+    @task(show_return_value_in_logs=False)
     def total_cost(results: list[dict[str, Any]]) -> dict[str, Any]:
-        results = list(results)
+        results = results[:]  # one read (iterating the lazy sequence logs "XCom not found" at its end)
         total = sum((Decimal(result["cost"]) for result in results), Decimal("0"))
         return {
             "total": str(total),
@@ -102,3 +105,25 @@ with DAG(
     HailuoImageToVideoOperator.partial(
         task_id="video", resolution="512P", deferrable=True, poll_interval=1, timeout=600
     ).expand(first_frame_image=list_capped_stills())
+
+
+with DAG(dag_id="e2e_fast_renders", schedule=None, catchup=False, params={"folder": ""}) as fast_renders:
+    # Videos ready a second after their creates, and a sensor started on a worker (wired to an
+    # XComArg) whose target is already done: each trigger could fire within seconds of its
+    # deferral, which Airflow's scheduler can answer by failing the task (scenario 13).
+
+    @task
+    def list_fast_stills(**context: Any) -> list[str]:
+        return sorted(str(path) for path in Path(context["params"]["folder"]).glob("*.jpg"))
+
+    fast_videos = HailuoImageToVideoOperator.partial(
+        task_id="video", resolution="512P", deferrable=True, poll_interval=1, timeout=600
+    ).expand(first_frame_image=list_fast_stills())
+
+    @task
+    def first_video(results: list[dict[str, Any]]) -> str:
+        return str(results[:][0]["hailuo_task_id"])
+
+    HailuoTaskSensor(
+        task_id="sense", hailuo_task_id=first_video(fast_videos.output), deferrable=True, poll_interval=1
+    )

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_hailuo.exceptions import HailuoTaskFailedError
-    from airflow_provider_hailuo.params import GenerationRequest
+    from airflow_provider_hailuo.gateway.params import GenerationRequest
 
 XCOM_TASK_ID_KEY = "hailuo_task_id"
 XCOM_VIDEO_URL_KEY = "hailuo_video_url"

@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote
 
 from airflow_provider_hailuo.exceptions import HailuoValidationError
+from airflow_provider_hailuo.media.kinds import Kind, kind_of
+
+# The connection extra naming where a frame given as a local path or an object storage URI may be
+# read from (unset: anywhere); its entries are parsed here.
+EXTRA_ALLOWED_FRAME_ROOTS = "allowed_frame_roots"
 
 # Schemes whose filesystem is the worker's own disk (Airflow's built-ins); such URIs are local paths.
 LOCAL_SCHEMES = frozenset({"file", "local"})
@@ -51,11 +58,9 @@ def known_schemes() -> frozenset[str]:
     every method through the registry, so there is no fallback there. Not counted: a filesystem a
     DAG attaches itself (``attach(protocol, fs=...)``) for a scheme no provider registers.
     """
-    try:  # Airflow 3: what airflow.sdk.ObjectStoragePath resolves schemes with
-        from airflow.sdk.io.fs import _register_filesystems
-    except ImportError:  # Airflow 2
-        from airflow.io import _register_filesystems  # type: ignore[attr-defined,no-redef]
-    return frozenset(_register_filesystems())
+    from airflow_provider_hailuo.version_compat import filesystem_registry
+
+    return frozenset(filesystem_registry()())
 
 
 def is_known_scheme(scheme: str) -> bool:
@@ -170,21 +175,91 @@ def parse_frame_root(entry: str) -> Path | StorageLocation:
     return replace(location, segments=segments)
 
 
-def object_storage_path_class() -> type[Any] | None:
-    """Airflow's ObjectStoragePath (the SDK's on Airflow 3, ``airflow.io``'s on Airflow 2)."""
-    try:
-        from airflow.providers.common.compat.sdk import ObjectStoragePath
-    except ImportError:  # pragma: no cover - every supported Airflow has it
-        return None
-    return ObjectStoragePath
+@dataclass(frozen=True)
+class FrameRoots:
+    """The connection's allowed frame roots, parsed once (by the connection's settings) and asked
+    by every frame the hook reads: absolute local directories and object storage prefixes."""
 
+    roots: tuple[Path | StorageLocation, ...]
 
-def is_object_storage_path(value: object) -> bool:
-    # Checked by name first so that checking a str or a Path needs no import of Airflow's IO layer.
-    if not any(cls.__name__ == "ObjectStoragePath" for cls in type(value).__mro__):
-        return False
-    cls = object_storage_path_class()
-    return cls is not None and isinstance(value, cls)
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> FrameRoots:
+        """Each entry checked and written one way; an error names the connection extra."""
+        roots: list[Path | StorageLocation] = []
+        for entry in entries:
+            try:
+                roots.append(parse_frame_root(entry))
+            except ValueError as err:
+                raise HailuoValidationError(
+                    EXTRA_ALLOWED_FRAME_ROOTS, f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS}: {err}"
+                ) from None
+        return cls(tuple(roots))
+
+    @property
+    def local(self) -> tuple[Path, ...]:
+        return tuple(root for root in self.roots if isinstance(root, Path))
+
+    @property
+    def storage(self) -> tuple[StorageLocation, ...]:
+        return tuple(root for root in self.roots if isinstance(root, StorageLocation))
+
+    def as_text(self) -> tuple[str, ...]:
+        """The roots as they are written (``/data/stills``, ``s3://bucket/stills/``), in order."""
+        return tuple(str(root) for root in self.roots)
+
+    @property
+    def listed(self) -> str:
+        """How a refusal quotes them: local directories first."""
+        return ", ".join(str(root) for root in [*self.local, *self.storage]) or "none"
+
+    def admit_local(self, path: Path, label: str, parameter: str) -> Path:
+        """``path`` with symlinks and ``..`` resolved, when that lies in a local root; refused otherwise.
+
+        Roots are resolved too (at check time, on the worker), so a root that is itself a symlink works.
+        """
+        real = Path(os.path.realpath(path))
+        if any(real.is_relative_to(os.path.realpath(root)) for root in self.local):
+            return real
+        raise HailuoValidationError(
+            parameter,
+            f"{parameter}={label!r} resolves to {str(real)!r}, outside every root of the connection extra "
+            f"{EXTRA_ALLOWED_FRAME_ROOTS}; allowed: {self.listed}",
+        )
+
+    def admit_storage(self, location: StorageLocation, label: str, parameter: str) -> None:
+        """Refuse an object outside every URI prefix root (same store and bucket, whole key segments)."""
+        # "." and ".." are plain key text to S3 but climb on filesystems that resolve them (SFTP, ...),
+        # and some filesystems unquote keys: refused in either spelling rather than guessed about.
+        if any(part in (".", "..") for segment in location.segments for part in unquote(segment).split("/")):
+            raise HailuoValidationError(
+                parameter,
+                f"{parameter}={label!r}: '.' and '..' segments are refused while the connection extra "
+                f"{EXTRA_ALLOWED_FRAME_ROOTS} is set",
+            )
+        if any(location.within(root) for root in self.storage):
+            return
+        # The label drops the userinfo (it could hold a password); a connection id alone is quoted,
+        # since a root only covers a connection it names.
+        conn_id = location.conn_id if location.conn_id and ":" not in location.conn_id else None
+        via = (
+            f"; a root covers connection {conn_id!r} only if it names it "
+            f"({location.scheme}://{conn_id}@bucket/prefix/)"
+            if conn_id
+            else ""
+        )
+        raise HailuoValidationError(
+            parameter,
+            f"{parameter}={label!r} is outside every root of the connection extra "
+            f"{EXTRA_ALLOWED_FRAME_ROOTS}; allowed: {self.listed}{via}",
+        )
+
+    def admit_object_path(self, path: Any, parameter: str) -> None:
+        """Refuse an ObjectStoragePath outside every root (a local one by its resolved path)."""
+        label = redact_uri(str(path))
+        if (path.protocol or "file") in LOCAL_SCHEMES:
+            self.admit_local(Path(path.path), label, parameter)
+        else:
+            self.admit_storage(object_storage_location(path), label, parameter)
 
 
 def object_storage_location(path: Any) -> StorageLocation:
@@ -235,6 +310,25 @@ def check_path_opens(path: Any, parameter: str, *, registry: bool = True) -> Non
         )
 
 
+# What a video file's name ends in; a destination is one file only when its name does.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv"})
+
+
+def names_a_file(destination: object) -> bool:
+    """Whether ``download_to`` names one file rather than a folder: only when its last name ends in
+    a video suffix (``clip.mp4``) and it has no trailing separator. Everything else is a folder,
+    whatever dots it holds: a manual run id (``manual__2026-12-03T10:00:00.123+00:00``) or a date
+    is far likelier a folder's name than a video's, and a folder cannot mix two tasks' videos up.
+    Decided from the name alone (no I/O: an object store prefix never "exists")."""
+    if isinstance(destination, str):
+        if destination.endswith(("/", os.sep)):
+            return False
+        name = PurePosixPath(destination.rpartition("://")[2]).name
+    else:
+        name = str(getattr(destination, "name", ""))  # a Path or an ObjectStoragePath
+    return PurePosixPath(name).suffix.lower() in VIDEO_SUFFIXES
+
+
 def normalise_destination(value: object) -> object | None:
     """A rendered ``download_to`` that came out empty, blank or as the text "None" is unset.
 
@@ -254,16 +348,16 @@ def check_destination(value: object, *, registry: bool = True) -> None:
     """
     if value is None:
         return
+    kind = kind_of(value)
     if isinstance(value, str):
         if not value.strip():
             raise HailuoValidationError("download_to", "download_to is empty")
         check_uri_opens(value, "download_to", registry=registry)
         return
-    # Before os.PathLike: on Airflow 2 an ObjectStoragePath is one.
-    if is_object_storage_path(value):
+    if kind is Kind.STORAGE_PATH:
         check_path_opens(value, "download_to", registry=registry)
         return
-    if isinstance(value, os.PathLike):
+    if kind is Kind.LOCAL_PATH:
         return
     raise HailuoValidationError(
         "download_to",

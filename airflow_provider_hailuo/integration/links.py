@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
-from airflow_provider_hailuo.xcoms import XCOM_VIDEO_URL_KEY
+from airflow_provider_hailuo.integration.xcoms import XCOM_VIDEO_URL_KEY
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey

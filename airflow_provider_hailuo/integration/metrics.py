@@ -2,7 +2,7 @@
 as the deployment's ``[metrics]`` section configures them (nothing is sent when none is on).
 
 Emitted where the event happens, once: a create the gateway accepted (the hook), a video
-delivered (:func:`~airflow_provider_hailuo.completion.complete`), and a gateway task that failed,
+delivered (:func:`~airflow_provider_hailuo.integration.completion.complete`), and a gateway task that failed,
 was cancelled or was not waited for to the end (where the waiting ends: the hook's
 ``wait_for_task``, the trigger event's reader, the sensor's poke). ``Stats`` is imported on first
 use: DAG files import this module (through the operator) at every parse.
@@ -19,15 +19,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_hailuo.params import DEFAULT_DURATION, DEFAULT_RESOLUTION
-from airflow_provider_hailuo.protocol import STATUS_CANCELLED, unwrap_create_body
+from airflow_provider_hailuo.gateway.cost import parse_usd
+from airflow_provider_hailuo.gateway.params import DEFAULT_DURATION, DEFAULT_RESOLUTION
+from airflow_provider_hailuo.gateway.protocol import STATUS_CANCELLED, unwrap_create_body
 
 if TYPE_CHECKING:
-    from airflow_provider_hailuo.params import GenerationRequest
-    from airflow_provider_hailuo.protocol import HailuoTask
+    from airflow_provider_hailuo.gateway.params import GenerationRequest
+    from airflow_provider_hailuo.gateway.protocol import HailuoTask
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,11 @@ _MAX_TAG_LENGTH = 64
 def micro_dollars(cost: str) -> int:
     """A cost string in whole micro-dollars, exactly (Decimal, never a float): ``"0.28"`` -> 280000.
 
-    A cost finer than a micro-dollar is rounded half to even, the only rounding there is.
+    Read as every amount is (:func:`~airflow_provider_hailuo.gateway.cost.parse_usd`); a cost finer than a
+    micro-dollar is rounded half to even, the only rounding there is.
     """
-    return int((Decimal(cost) * MICRO_DOLLARS_PER_DOLLAR).to_integral_value(rounding=ROUND_HALF_EVEN))
+    dollars = parse_usd(cost, "usage.cost")
+    return int((dollars * MICRO_DOLLARS_PER_DOLLAR).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def _tag_value(value: object) -> str:
@@ -123,7 +126,7 @@ def record_completed(task: HailuoTask, request: GenerationRequest | None = None)
     if task.cost is not None:
         try:
             cost = micro_dollars(task.cost)
-        except ArithmeticError as error:  # protocol.py already refuses what is not a number
+        except ValueError as error:  # protocol.py already refuses what is not a number
             log.debug("Cost %r not sent as a metric: %s", task.cost, error)
         else:
             _emit("incr", COST_MICRO_USD, cost, tags)

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_hailuo.assets import annotate_outlet_events
-from airflow_provider_hailuo.metrics import record_completed
-from airflow_provider_hailuo.urls import without_query
-from airflow_provider_hailuo.xcoms import XCOM_VIDEO_URL_KEY
+from airflow_provider_hailuo.gateway.urls import without_query
+from airflow_provider_hailuo.integration.assets import annotate_outlet_events
+from airflow_provider_hailuo.integration.metrics import record_completed
+from airflow_provider_hailuo.integration.xcoms import XCOM_VIDEO_URL_KEY
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_hailuo.gateway.params import GenerationRequest
+    from airflow_provider_hailuo.gateway.protocol import HailuoTask
+    from airflow_provider_hailuo.gateway.retry import Logger
     from airflow_provider_hailuo.hooks.hailuo import HailuoHook
-    from airflow_provider_hailuo.params import GenerationRequest
-    from airflow_provider_hailuo.protocol import HailuoTask
-    from airflow_provider_hailuo.retry import Logger
 
 
 def describe_completion(task: HailuoTask) -> str:
@@ -55,8 +55,11 @@ def complete(
     if task.video_url:
         context["ti"].xcom_push(key=XCOM_VIDEO_URL_KEY, value=task.video_url)
         if download_to:
-            local_paths = hook.download_videos(task, download_to)
-            result["local_path"], result["local_paths"] = local_paths[0], local_paths
+            videos = hook.download_task_videos(task, download_to)
+            result["local_path"], result["local_paths"] = videos[0].path, [video.path for video in videos]
+            # The proof of the (first) file, and of each: what a downstream task can check.
+            result["local_size_bytes"], result["local_sha256"] = videos[0].size_bytes, videos[0].sha256
+            result["local_files"] = [video.to_dict() for video in videos]
     elif download_to:
         logger.warning("Hailuo task %s completed without a video URL; nothing to download", task.id)
     annotate_outlet_events(context, result)

@@ -6,6 +6,12 @@ Airflow itself is still initialising, so what that reads must not import Airflow
 
 from __future__ import annotations
 
+# The provider's section of Airflow's configuration (get_provider_info lists its options).
+CONFIG_SECTION = "hailuo"
+
+# The connection the hook, the operator, the sensor and the triggers use unless told otherwise.
+DEFAULT_CONN_ID = "hailuo_default"
+
 DEFAULT_HOST = "https://cloud.vtrix.ai"
 DEFAULT_CREATE_PATH = "/model/v1/generation"
 DEFAULT_TASK_PATH = "/model/v1/generation/task/{task_id}"
@@ -22,13 +28,12 @@ DEFAULT_WAIT_TIMEOUT = 60 * 60.0
 # How long a create refused for the gateway's quota may wait and be sent again (also never longer
 # than the operator's timeout): a batch of N at R creates a minute needs about N/R minutes.
 DEFAULT_MAX_QUOTA_WAIT = 60 * 60.0
-# A task deferred for quota comes back no sooner than this. Airflow 3.x can fail a deferred task
-# whose trigger fires within seconds: the deferring process's late "success" reaches the
-# scheduler after the task has resumed (apache/airflow#72716, #71580, open as of 3.3.2).
-MIN_QUOTA_DEFERRAL_SECONDS = 15.0
+# A deferred task comes back no sooner than this after deferring, by default (see deferral.py:
+# Airflow 3.x can fail a task whose trigger fires within seconds, apache/airflow#72716).
+MIN_DEFERRAL_SECONDS = 15.0
+CONFIG_MIN_DEFERRAL = "min_deferral_seconds"
+# The option as an environment variable, as Airflow reads it (the dag.test() sandbox sets it).
+MIN_DEFERRAL_ENV = f"AIRFLOW__{CONFIG_SECTION.upper()}__{CONFIG_MIN_DEFERRAL.upper()}"
 # Airflow's own deferral deadline trails the trigger's end time by this much, so the trigger's
 # clearer timeout message normally wins the race.
 DEFERRAL_GRACE_SECONDS = 60.0
-# A stored gateway task the gateway answers "not found" for is taken as gone only once it is older
-# than this: a gateway may take a moment to list a task it has just created.
-NOT_FOUND_GRACE_SECONDS = 120.0

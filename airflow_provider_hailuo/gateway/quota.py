@@ -1,7 +1,8 @@
 r"""Waiting out the gateway's quota: when a refused create may go out again, and how a herd is spread.
 
-*Purpose.* A create answered 429 (the account's rate limit, or its cap on tasks in flight) or 503
-was accepted by nobody, so sending it again later pays nothing twice. A batch meets these
+*Purpose.* A create the gateway itself answered 429 (the account's rate limit, or its cap on tasks
+in flight) or 503, in its own error body, was accepted by nobody, so sending it again later pays
+nothing twice (:mod:`~airflow_provider_hailuo.gateway.resend` says what proves it). A batch meets these
 refusals together: the rule here decides, without I/O, when each refused task may try again, so
 that the batch settles at the gateway's rate instead of returning as one herd.
 
@@ -25,9 +26,8 @@ import random
 from dataclasses import dataclass
 
 from airflow_provider_hailuo.exceptions import HailuoTransientError
+from airflow_provider_hailuo.gateway.resend import QUOTA_STATUSES, may_send_again
 
-# The answers to a create that mean "nothing accepted, come back later".
-QUOTA_STATUSES = frozenset({429, 503})
 # Without a Retry-After, turns come every 3 s: MiniMax's published paid quota, 20 creates a minute.
 DEFAULT_SPACING = 3.0
 # A Retry-After is read as the time to the gateway's next free slot. A long one (a fixed window's
@@ -41,11 +41,12 @@ MAX_BACKOFF = 300.0
 
 
 def is_quota_refusal(error: BaseException) -> bool:
-    """Whether ``error`` is the gateway's "not now" to a create: safe to send again after a wait."""
+    """Whether ``error`` is the gateway's own "not now" to a create (429 or 503 in its error body):
+    safe to send again after a wait. A proxy's 503 page proves nothing (see :mod:`~.resend`)."""
     return (
         isinstance(error, HailuoTransientError)
-        and error.resubmit_safe
         and error.http_status in QUOTA_STATUSES
+        and may_send_again(error)
     )
 
 

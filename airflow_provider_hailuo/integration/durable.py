@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -50,12 +51,14 @@ from decimal import Decimal, InvalidOperation
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_hailuo.exceptions import HailuoError
-from airflow_provider_hailuo.params import IMAGE_PARAMETERS
+from airflow_provider_hailuo.gateway.params import IMAGE_PARAMETERS
+from airflow_provider_hailuo.integration import variables
+from airflow_provider_hailuo.media.kinds import Kind, kind_of
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_hailuo.params import GenerationRequest
+    from airflow_provider_hailuo.gateway.params import GenerationRequest
 
 # The task state store key; renaming it strands the retries of tasks in flight during an upgrade.
 RECORD_KEY = "hailuo_task_id"
@@ -85,6 +88,11 @@ class JobRecord:
     ``hailuo_task_id`` is ``None`` while a create is in flight (the intent). ``recorded_at`` is Unix
     time. ``estimate`` is what the task's video was estimated to cost, ``carried`` what the videos of
     earlier tries that were not resumed count (US dollar strings): the run's cost cap counts both.
+    ``committed_at`` is when that commitment was first made (Unix time): a later try, or the try
+    of a cleared run, commits it again at that time, so that it keeps its place among the run's.
+    ``run_clears`` and ``run_started`` are the DAG run's clear number and start as the record was
+    written (:func:`run_epoch`): a record belongs to its DAG run, not to a run id that a run
+    deleted and created again reuses (:meth:`belongs_to`).
     """
 
     request: str
@@ -92,6 +100,9 @@ class JobRecord:
     recorded_at: float
     estimate: str | None = None
     carried: str = "0"
+    committed_at: float | None = None
+    run_clears: int | None = None
+    run_started: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,17 +125,57 @@ class JobRecord:
             recorded_at=float(stored.get("recorded_at") or 0.0),
             estimate=_dollar_text(stored.get("estimate")),
             carried=_dollar_text(stored.get("carried")) or "0",
+            committed_at=_unix_time(stored.get("committed_at")),
+            run_clears=clears if isinstance(clears := stored.get("run_clears"), int) else None,
+            run_started=started if isinstance(started := stored.get("run_started"), str) else None,
         )
+
+    def belongs_to(self, epoch: tuple[int, str | None]) -> bool | None:
+        """Whether this record was written in the DAG run whose :func:`run_epoch` is ``epoch``:
+        ``True``, ``False``, or ``None`` when that cannot be told.
+
+        A run's clear number only grows. So a record from a lower clear number is this run's,
+        cleared since, and one from a higher number another run's (deleted, and created again with
+        this run id). From the same clear number, it is this run's if the run started at the same
+        time; a different start is either another run, or this run set back to queued (which
+        starts it again without a new clear number): it cannot be told which. A record written
+        before runs were kept belongs (as it always did).
+        """
+        if self.run_clears is None:
+            return True
+        clears, started = epoch
+        if self.run_clears != clears:
+            return self.run_clears < clears
+        return True if self.run_started == started else None
 
     def age(self) -> float:
         return time.time() - self.recorded_at
 
 
-class RecordStore(Protocol):
-    """Where one task instance's record lives; ``where`` tells a user how to find it."""
+def run_epoch(context: Context) -> tuple[int, str | None]:
+    """The DAG run's clear number and start (ISO 8601), which tell one run from another run
+    created with the same run id after it was deleted (a stand-in context without a run: 0, None)."""
+    dag_run = context.get("dag_run")
+    started = getattr(dag_run, "start_date", None)
+    return int(getattr(dag_run, "clear_number", 0) or 0), None if started is None else started.isoformat()
 
-    where: str
-    removal: str
+
+def _unix_time(value: object) -> float | None:
+    """A stored time; anything else (a record written before times were kept) is none."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+class RecordStore(Protocol):
+    """Where one task instance's record lives; ``where`` tells a user how to find it, ``removal``
+    how to remove it."""
+
+    @property
+    def where(self) -> str: ...
+
+    @property
+    def removal(self) -> str: ...
 
     def get(self) -> JobRecord | None: ...
 
@@ -134,15 +185,35 @@ class RecordStore(Protocol):
 
 
 class TaskStateStoreRecords:
-    """Airflow 3.3+: the task instance's own task state store (its ``get`` raises on a failure)."""
+    """Airflow 3.3+: the task instance's own task state store (its ``get`` raises on a failure).
 
-    def __init__(self, store: Any, removal: str) -> None:
+    ``legacy``: where an earlier Airflow kept the record (a Variable, before 3.3). Read when the
+    store has none, so that a retry pending across an upgrade to 3.3 resumes its video instead of
+    paying again; never written (read both, write one).
+    """
+
+    def __init__(self, store: Any, removal: str, legacy: RecordStore | None = None) -> None:
         self._store = store
-        self.where = f"the task state store key {RECORD_KEY!r} of this task instance"
-        self.removal = removal
+        self._legacy = legacy
+        self._where = f"the task state store key {RECORD_KEY!r} of this task instance"
+        self._removal = removal
+        self._found_in_legacy = False
+
+    @property
+    def where(self) -> str:
+        return self._legacy.where if self._found_in_legacy and self._legacy else self._where
+
+    @property
+    def removal(self) -> str:
+        return self._legacy.removal if self._found_in_legacy and self._legacy else self._removal
 
     def get(self) -> JobRecord | None:
-        return JobRecord.from_stored(self._store.get(RECORD_KEY))
+        record = JobRecord.from_stored(self._store.get(RECORD_KEY))
+        self._found_in_legacy = False
+        if record is None and self._legacy is not None:
+            record = self._legacy.get()
+            self._found_in_legacy = record is not None
+        return record
 
     def put(self, record: JobRecord) -> None:
         self._store.set(RECORD_KEY, record.to_json())
@@ -175,7 +246,7 @@ class VariableRecords:
         self.removal = f"airflow variables delete '{key}'"
 
     def get(self) -> JobRecord | None:
-        stored = _read_variable(self.key)
+        stored = variables.read_variable(self.key)
         if stored is None:
             return None
         try:
@@ -185,105 +256,12 @@ class VariableRecords:
 
     def put(self, record: JobRecord) -> None:
         text = json.dumps(record.to_json())
-        _write_variable(self.key, text)
-        if _read_variable(self.key) != text:
+        variables.write_variable(self.key, text)
+        if variables.read_variable(self.key) != text:
             raise HailuoError(f"the record of this task's gateway task could not be written to {self.where}")
 
     def delete(self) -> None:
-        _delete_variable(self.key)
-
-
-_VARIABLE_DESCRIPTION = (
-    "The Hailuo gateway task of one task instance, kept across its tries (airflow-provider-hailuo)"
-)
-
-
-_METASTORE = "metastore"  # Airflow 2: the worker reads the metadata database itself
-_PUBLIC_API = "public"  # a supervisor channel without send() (Airflow 3.0): the public Variable API
-
-
-def _supervisor() -> tuple[Any, Any] | str:
-    """``(send, the task SDK's messages)`` for asking the API server through the running task's
-    supervisor, or which other way the Variable is read on this Airflow."""
-    try:
-        from airflow.sdk.execution_time import comms, task_runner
-    except ImportError:
-        return _METASTORE
-    send = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "send", None)
-    if (
-        send is None
-    ):  # pragma: no cover - Airflow 3.0, not in CI: Variable.get reads an API failure as missing
-        return _PUBLIC_API
-    return send, comms
-
-
-def _model_variable() -> Any:
-    from airflow.models.variable import Variable
-
-    return Variable
-
-
-def _public_variable() -> Any:
-    from airflow.providers.common.compat.sdk import Variable
-
-    return Variable
-
-
-def _failed(answer: Any, comms: Any, what: str) -> HailuoError | None:
-    if not isinstance(answer, comms.ErrorResponse):
-        return None
-    return HailuoError(f"{what} failed: {getattr(answer.error, 'value', answer.error)}")
-
-
-def _read_variable(key: str) -> str | None:
-    supervisor = _supervisor()
-    if supervisor == _METASTORE:
-        from airflow.utils.session import create_session
-
-        variable = _model_variable()
-        with create_session() as session:
-            row = session.query(variable).filter(variable.key == key).one_or_none()
-            return None if row is None else str(row.val)
-    if isinstance(supervisor, str):  # pragma: no cover - Airflow 3.0
-        stored = _public_variable().get(key, None)
-        return None if stored is None else str(stored)
-    send, comms = supervisor
-    answer = send(comms.GetVariable(key=key))
-    if isinstance(answer, comms.ErrorResponse) and (
-        getattr(answer.error, "value", answer.error) == "VARIABLE_NOT_FOUND"
-    ):
-        return None
-    failure = _failed(answer, comms, f"reading the Airflow Variable {key!r}")
-    if failure is not None:
-        raise failure
-    return None if answer.value is None else str(answer.value)
-
-
-def _write_variable(key: str, text: str) -> None:
-    supervisor = _supervisor()
-    if isinstance(supervisor, str):  # the model on Airflow 2 raises on failure; read back anyway
-        variable = _public_variable() if supervisor == _PUBLIC_API else _model_variable()
-        variable.set(key, text, description=_VARIABLE_DESCRIPTION)
-        return
-    send, comms = supervisor
-    failure = _failed(
-        send(comms.PutVariable(key=key, value=text, description=_VARIABLE_DESCRIPTION)),
-        comms,
-        f"writing the Airflow Variable {key!r}",
-    )
-    if failure is not None:
-        raise failure
-
-
-def _delete_variable(key: str) -> None:
-    supervisor = _supervisor()
-    if isinstance(supervisor, str):
-        (_public_variable() if supervisor == _PUBLIC_API else _model_variable()).delete(key)
-        return
-    send, comms = supervisor
-    failure = _failed(send(comms.DeleteVariable(key=key)), comms, f"deleting the Airflow Variable {key!r}")
-    if failure is not None:
-        raise failure
+        variables.delete_variable(self.key)
 
 
 def record_store(context: Context) -> RecordStore:
@@ -292,11 +270,15 @@ def record_store(context: Context) -> RecordStore:
     ti = context["ti"]
     map_index = ti.map_index if ti.map_index is not None else -1
     store = context.get("task_state_store")
+    variable = VariableRecords(variable_key(ti.dag_id, ti.run_id, ti.task_id, map_index))
     if store is not None:
         path = f"/api/v2/dags/{ti.dag_id}/dagRuns/{ti.run_id}/taskInstances/{ti.task_id}/state-store/{RECORD_KEY}"
         query = f"?map_index={map_index}" if map_index >= 0 else ""
-        return TaskStateStoreRecords(store, removal=f"DELETE {path}{query} on the API server")
-    return VariableRecords(variable_key(ti.dag_id, ti.run_id, ti.task_id, map_index))
+        # The Variable is read through the task's supervisor, as on 3.1-3.2 (the Airflow a record
+        # can be left by); without one (a process that is not a running task) it is not read.
+        legacy = variable if isinstance(variables.supervisor(), tuple) else None
+        return TaskStateStoreRecords(store, removal=f"DELETE {path}{query} on the API server", legacy=legacy)
+    return variable
 
 
 # -- the request fingerprint ----------------------------------------------------------------------
@@ -320,21 +302,20 @@ def frame_identity(source: object) -> object:
     So a path or URI is "the same" frame when it names the same place: a file rewritten in place
     between tries still resumes the first try's video (the place is what a DAG author names).
     """
-    if source is None:
-        return None
+    kind = kind_of(source)
     if isinstance(source, str):
-        if source.startswith("data:"):
+        if kind is Kind.DATA_URL:
             return "sha256:" + hashlib.sha256(source.encode()).hexdigest()
-        if "://" in source:
+        if kind in (Kind.HTTP_URL, Kind.URI):
             return source
         return os.path.abspath(os.path.expanduser(source))
     if isinstance(source, (bytes, bytearray, memoryview)):
         return "sha256:" + hashlib.sha256(bytes(source)).hexdigest()
-    if type(source).__name__ == "ObjectStoragePath":
+    if kind is Kind.STORAGE_PATH:
         return f"{source}#conn_id={getattr(source, 'conn_id', None) or ''}"
     if isinstance(source, os.PathLike):
         return os.path.abspath(os.fspath(source))
-    if callable(getattr(source, "read", None)):
+    if kind is Kind.STREAM:
         handle: Any = source
         if not _seekable(handle):
             # A pipe or socket cannot be read twice: it is named, not digested (and a retry's new
@@ -344,7 +325,7 @@ def frame_identity(source: object) -> object:
         identity = _digest_stream(handle)
         handle.seek(start)
         return identity
-    return repr(source)
+    return None if source is None else repr(source)
 
 
 def _seekable(handle: Any) -> bool:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_hailuo.cost import EXTRA_PRICE_TABLE
-from airflow_provider_hailuo.defaults import (
+from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
+from airflow_provider_hailuo.gateway.cost import EXTRA_PRICE_TABLE
+from airflow_provider_hailuo.gateway.defaults import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CREATE_PATH,
     DEFAULT_HOST,
@@ -24,10 +25,9 @@ from airflow_provider_hailuo.defaults import (
     DEFAULT_TASK_PATH,
     DEFAULT_TIMEOUT,
 )
-from airflow_provider_hailuo.exceptions import HailuoAuthenticationError, HailuoValidationError
-from airflow_provider_hailuo.protocol import task_path
-from airflow_provider_hailuo.storage import parse_frame_root
-from airflow_provider_hailuo.urls import is_http_url
+from airflow_provider_hailuo.gateway.protocol import task_path
+from airflow_provider_hailuo.gateway.urls import is_http_url
+from airflow_provider_hailuo.media.storage import EXTRA_ALLOWED_FRAME_ROOTS, FrameRoots
 
 # Connection extras (the UI's fields and the JSON form share these names).
 EXTRA_TIMEOUT = "timeout"
@@ -36,8 +36,6 @@ EXTRA_CREATE_PATH = "create_path"
 EXTRA_TASK_PATH = "task_path"
 EXTRA_RETRY_LIMIT = "retry_limit"
 EXTRA_RETRY_DELAY = "retry_delay"
-# Where a frame given as a local path or an object storage URI may be read from (unset: anywhere).
-EXTRA_ALLOWED_FRAME_ROOTS = "allowed_frame_roots"
 
 
 def normalise_base_url(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:
@@ -107,12 +105,12 @@ def _root_entries(value: object) -> list[object]:
     return value
 
 
-def _frame_roots(extras: Mapping[str, Any]) -> tuple[str, ...] | None:
+def _frame_roots(extras: Mapping[str, Any]) -> FrameRoots | None:
     """Each root checked and written one way (``s3://bucket/stills/``, ``/data/stills``); None if unset."""
     value = extras.get(EXTRA_ALLOWED_FRAME_ROOTS)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    roots: list[str] = []
+    entries: list[str] = []
     for entry in _root_entries(value):
         if not isinstance(entry, str):
             raise HailuoValidationError(
@@ -120,13 +118,9 @@ def _frame_roots(extras: Mapping[str, Any]) -> tuple[str, ...] | None:
                 f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS}: every entry must be a string, "
                 f"got {type(entry).__name__}",
             )
-        try:
-            roots.append(str(parse_frame_root(entry)))
-        except ValueError as err:
-            raise HailuoValidationError(
-                EXTRA_ALLOWED_FRAME_ROOTS, f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS}: {err}"
-            ) from None
-    if not roots:
+        entries.append(entry)
+    roots = FrameRoots.parse(entries)
+    if not roots.roots:
         # An empty list would refuse every local and object storage frame: more likely a slip
         # than the intent, and "unset" already means "anywhere".
         raise HailuoValidationError(
@@ -134,7 +128,7 @@ def _frame_roots(extras: Mapping[str, Any]) -> tuple[str, ...] | None:
             f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS} lists no roots: list absolute directories or "
             "object storage prefixes (s3://bucket/stills/), or remove it to allow frames from anywhere",
         )
-    return tuple(roots)
+    return roots
 
 
 @dataclass(frozen=True)
@@ -150,7 +144,7 @@ class GatewaySettings:
     retry_limit: int = DEFAULT_RETRY_LIMIT
     retry_delay: float = DEFAULT_RETRY_DELAY
     # None: frames may be read from anywhere the worker reaches (see images.resolve_image).
-    allowed_frame_roots: tuple[str, ...] | None = None
+    allowed_frame_roots: FrameRoots | None = None
     # The price_table extra as stored, read only where an estimate is made (cost.PriceTable): a
     # slip in it must not fail the triggers and sensors that wait for videos already paid for.
     price_table_extra: object = field(default=None, repr=False, compare=False)

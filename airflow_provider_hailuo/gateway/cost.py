@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from airflow_provider_hailuo.exceptions import HailuoSpendLimitError, HailuoValidationError
-from airflow_provider_hailuo.params import GenerationRequest
+from airflow_provider_hailuo.gateway.params import GenerationRequest
 
 EXTRA_PRICE_TABLE = "price_table"
 PRICE_TABLE_EXAMPLE = (

@@ -26,16 +26,26 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow.providers.common.compat.openlineage.facet import InputDataset, OutputDataset, RunFacet
+from airflow.providers.common.compat.openlineage.facet import (
+    InputDataset,
+    OutputDataset,
+    OutputStatisticsOutputDatasetFacet,
+    RunFacet,
+)
 from airflow.providers.openlineage.extractors import OperatorLineage
 from attrs import define
 
 from airflow_provider_hailuo import __version__
 from airflow_provider_hailuo.exceptions import HailuoTaskFailedError
-from airflow_provider_hailuo.params import GenerationRequest
-from airflow_provider_hailuo.protocol import HailuoTask
-from airflow_provider_hailuo.storage import LOCAL_SCHEMES, StorageLocation, is_object_storage_path, uri_scheme
-from airflow_provider_hailuo.urls import is_http_url
+from airflow_provider_hailuo.gateway.params import GenerationRequest
+from airflow_provider_hailuo.gateway.protocol import HailuoTask
+from airflow_provider_hailuo.gateway.urls import is_http_url
+from airflow_provider_hailuo.media.kinds import Kind, kind_of
+from airflow_provider_hailuo.media.storage import (
+    LOCAL_SCHEMES,
+    StorageLocation,
+    uri_scheme,
+)
 
 # The run facet's key in ``run.facets``.
 FACET_NAME = "hailuo"
@@ -70,6 +80,8 @@ class HailuoRunFacet(RunFacet):
     totalSeconds: float | None = None
     errorCode: str | None = None
     errorMessage: str | None = None
+    videoSizeBytes: int | None = None
+    videoSha256: str | None = None
 
     @staticmethod
     def _get_schema() -> str:
@@ -86,20 +98,23 @@ def location_name(value: object) -> tuple[str, str] | None:
     ``("s3://bucket", "key")``; an http(s) URL is ``("https://host[:port]", "/path")``, without
     its credentials, query or fragment. Data URLs, bytes and file objects name nothing.
     """
+    kind = kind_of(value)
     if isinstance(value, str):
-        return _text_location(value)
-    # Before os.PathLike: on Airflow 2 an ObjectStoragePath is one.
-    if is_object_storage_path(value):
-        return _text_location(str(value)) if "://" in str(value) else _local(str(value))
-    if isinstance(value, os.PathLike):
+        return _text_location(value, kind)
+    if kind is Kind.STORAGE_PATH:
+        text = str(value)
+        return _text_location(text, kind_of(text)) if "://" in text else _local(text)
+    if kind is Kind.LOCAL_PATH and isinstance(value, os.PathLike):
         return _local(os.fspath(value))
     return None
 
 
-def _text_location(text: str) -> tuple[str, str] | None:
-    if text[:5].lower() == "data:":  # the image itself, not where it is
+def _text_location(text: str, kind: Kind | None) -> tuple[str, str] | None:
+    if kind is Kind.DATA_URL:  # the image itself, not where it is
         return None
-    if is_http_url(text):
+    if kind is Kind.HTTP_URL:
+        if not is_http_url(text):  # not a URL the gateway could fetch: nothing to name
+            return None
         parts = urlsplit(text)
         host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
         port = f":{parts.port}" if parts.port is not None else ""
@@ -112,8 +127,6 @@ def _text_location(text: str) -> tuple[str, str] | None:
         return _local(text) if text.strip() else None
     if scheme in LOCAL_SCHEMES:
         return _local(urlsplit(text).path)
-    if scheme in ("http", "https"):  # not a URL the gateway could fetch: nothing to name
-        return None
     location = StorageLocation.from_uri(text)  # the connection id (userinfo) is not part of the name
     return f"{_NAMESPACE_SCHEMES.get(scheme, scheme)}://{location.bucket}", "/".join(location.segments)
 
@@ -161,6 +174,7 @@ def run_facet(
         facet.queuedSeconds = timings.get("queued_seconds")
         facet.renderingSeconds = timings.get("rendering_seconds")
         facet.totalSeconds = timings.get("total_seconds")
+        facet.videoSizeBytes, facet.videoSha256 = result.get("local_size_bytes"), result.get("local_sha256")
     if failure is not None:
         facet.hailuoTaskId, facet.status = failure.hailuo_task_id, failure.status
         facet.errorCode, facet.errorMessage = failure.error_code, failure.error_message
@@ -178,8 +192,22 @@ def generation_lineage(
     frames = frame_locations(request) if request is not None else []
     videos = video_locations(result) if result is not None else []
     facet = run_facet(request=request, result=result, failure=failure, hailuo_task_id=hailuo_task_id)
+    # A downloaded file's size, as OpenLineage's own output statistics (its SHA-256 is in the run facet).
+    sizes = [video.get("size_bytes") for video in (result or {}).get("local_files") or ()]
+    outputs = [
+        OutputDataset(
+            namespace=namespace,
+            name=name,
+            outputFacets=(
+                {"outputStatistics": OutputStatisticsOutputDatasetFacet(size=sizes[index], fileCount=1)}
+                if index < len(sizes)
+                else {}
+            ),
+        )
+        for index, (namespace, name) in enumerate(videos)
+    ]
     return OperatorLineage(
         inputs=[InputDataset(namespace=namespace, name=name) for namespace, name in frames],
-        outputs=[OutputDataset(namespace=namespace, name=name) for namespace, name in videos],
+        outputs=outputs,
         run_facets={FACET_NAME: facet},
     )

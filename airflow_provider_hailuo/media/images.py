@@ -22,23 +22,19 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from airflow_provider_hailuo.exceptions import HailuoError, HailuoImageError, HailuoValidationError
-from airflow_provider_hailuo.settings import EXTRA_ALLOWED_FRAME_ROOTS
-from airflow_provider_hailuo.storage import (
+from airflow_provider_hailuo.gateway.urls import is_http_url, without_query
+from airflow_provider_hailuo.media.kinds import Kind, kind_of, object_storage_path_class
+from airflow_provider_hailuo.media.storage import (
     LOCAL_SCHEMES,
+    FrameRoots,
     StorageLocation,
     check_path_opens,
     check_uri_opens,
-    is_object_storage_path,
-    object_storage_location,
-    object_storage_path_class,
-    parse_frame_root,
     redact_uri,
     uri_scheme,
 )
-from airflow_provider_hailuo.urls import is_http_url, without_query
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -123,37 +119,29 @@ def is_remote_url(value: str) -> bool:
 def check_source(source: object, parameter: str, *, registry: bool = True) -> None:
     """Cheap checks that need no I/O: the source's type, the shape of a URL or data URL, and that
     Airflow has a filesystem for an object storage URI's scheme (``registry``: see
-    :func:`~airflow_provider_hailuo.storage.check_uri_opens`)."""
+    :func:`~airflow_provider_hailuo.media.storage.check_uri_opens`)."""
+    kind = kind_of(source)
+    if kind is None:
+        raise HailuoValidationError(
+            parameter,
+            f"{parameter} must be an http(s) URL, a data URL, a local path, bytes, a binary file object or "
+            f"an ObjectStoragePath, got {type(source).__name__}",
+        )
     if isinstance(source, str):
         if not source.strip():
             raise HailuoValidationError(parameter, f"{parameter} is empty")
-        if is_remote_url(source):
-            if not is_http_url(source):
-                raise HailuoValidationError(
-                    parameter, f"{parameter}={without_query(source)!r} is not a valid http(s) URL"
-                )
-        elif source.startswith("data:"):
-            if not _DATA_URL.match(source[:256]):
-                raise HailuoValidationError(
-                    parameter,
-                    f"{parameter}={shorten(source)!r} is not a data URL (data:image/png;base64,...)",
-                )
-        else:
+        if kind is Kind.HTTP_URL and not is_http_url(source):
+            raise HailuoValidationError(
+                parameter, f"{parameter}={without_query(source)!r} is not a valid http(s) URL"
+            )
+        if kind is Kind.DATA_URL and not _DATA_URL.match(source[:256]):
+            raise HailuoValidationError(
+                parameter, f"{parameter}={shorten(source)!r} is not a data URL (data:image/png;base64,...)"
+            )
+        if kind in (Kind.LOCAL_PATH, Kind.URI):
             check_uri_opens(source, parameter, registry=registry)
-        return
-    # Before os.PathLike: on Airflow 2 an ObjectStoragePath is one.
-    if is_object_storage_path(source):
+    elif kind is Kind.STORAGE_PATH:
         check_path_opens(source, parameter, registry=registry)
-        return
-    if isinstance(source, (bytes, bytearray, memoryview, os.PathLike)):
-        return
-    if callable(getattr(source, "read", None)):
-        return
-    raise HailuoValidationError(
-        parameter,
-        f"{parameter} must be an http(s) URL, a data URL, a local path, bytes, a binary file object or "
-        f"an ObjectStoragePath, got {type(source).__name__}",
-    )
 
 
 def _inspect(data: IO[bytes], parameter: str, label: str) -> ImageInfo:
@@ -173,6 +161,14 @@ def _inspect(data: IO[bytes], parameter: str, label: str) -> ImageInfo:
         ) from err
     except Image.DecompressionBombError as err:
         raise HailuoImageError(parameter, f"{parameter} ({label}): {err}") from err
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        # A known format whose header is cut short or corrupt: Pillow raises these bare (a WebP
+        # cut short: "OSError: could not create decoder object").
+        raise HailuoImageError(
+            parameter,
+            f"{parameter} ({label}): a {type(err).__name__} decoding it ({err}): the file is corrupt or "
+            "cut short; the gateway accepts whole JPG/JPEG, PNG or WebP images",
+        ) from err
     end = data.seek(0, io.SEEK_END)
     data.seek(start)
     info = ImageInfo(format=image_format, width=width, height=height, size_bytes=end - start)
@@ -284,78 +280,8 @@ def check_data_url(value: str, parameter: str) -> ImageInfo:
     return info
 
 
-@dataclass(frozen=True)
-class _FrameRoots:
-    """The allowed frame roots by kind; ``listed`` is how refusals quote them."""
-
-    local: tuple[Path, ...]
-    storage: tuple[StorageLocation, ...]
-    listed: str
-
-
-def _frame_roots(allowed_roots: Sequence[str]) -> _FrameRoots:
-    local: list[Path] = []
-    storage: list[StorageLocation] = []
-    for entry in allowed_roots:
-        try:
-            root = parse_frame_root(entry)
-        except ValueError as err:
-            raise HailuoValidationError(
-                EXTRA_ALLOWED_FRAME_ROOTS, f"connection extra {EXTRA_ALLOWED_FRAME_ROOTS}: {err}"
-            ) from None
-        if isinstance(root, Path):
-            local.append(root)
-        else:
-            storage.append(root)
-    listed = ", ".join(str(root) for root in [*local, *storage]) or "none"
-    return _FrameRoots(tuple(local), tuple(storage), listed)
-
-
-def _inside_local_root(path: Path, label: str, parameter: str, roots: _FrameRoots) -> Path:
-    """``path`` with symlinks and ``..`` resolved, when that lies in a local root; refused otherwise.
-
-    Roots are resolved too (at check time, on the worker), so a root that is itself a symlink works.
-    """
-    real = Path(os.path.realpath(path))
-    if any(real.is_relative_to(os.path.realpath(root)) for root in roots.local):
-        return real
-    raise HailuoValidationError(
-        parameter,
-        f"{parameter}={label!r} resolves to {str(real)!r}, outside every root of the connection extra "
-        f"{EXTRA_ALLOWED_FRAME_ROOTS}; allowed: {roots.listed}",
-    )
-
-
-def _inside_storage_root(location: StorageLocation, label: str, parameter: str, roots: _FrameRoots) -> None:
-    """Refuse an object outside every URI prefix root (same store and bucket, whole key segments)."""
-    # "." and ".." are plain key text to S3 but climb on filesystems that resolve them (SFTP, ...),
-    # and some filesystems unquote keys: refused in either spelling rather than guessed about.
-    if any(part in (".", "..") for segment in location.segments for part in unquote(segment).split("/")):
-        raise HailuoValidationError(
-            parameter,
-            f"{parameter}={label!r}: '.' and '..' segments are refused while the connection extra "
-            f"{EXTRA_ALLOWED_FRAME_ROOTS} is set",
-        )
-    if any(location.within(root) for root in roots.storage):
-        return
-    # The label drops the userinfo (it could hold a password); a connection id alone is quoted,
-    # since a root only covers a connection it names.
-    conn_id = location.conn_id if location.conn_id and ":" not in location.conn_id else None
-    via = (
-        f"; a root covers connection {conn_id!r} only if it names it "
-        f"({location.scheme}://{conn_id}@bucket/prefix/)"
-        if conn_id
-        else ""
-    )
-    raise HailuoValidationError(
-        parameter,
-        f"{parameter}={label!r} is outside every root of the connection extra "
-        f"{EXTRA_ALLOWED_FRAME_ROOTS}; allowed: {roots.listed}{via}",
-    )
-
-
 def resolve_image(
-    source: object, parameter: str, *, allowed_roots: Sequence[str] | None = None
+    source: object, parameter: str, *, allowed_roots: FrameRoots | Sequence[str] | None = None
 ) -> ResolvedImage:
     """Turn any supported source into what is sent, after every check that can be made locally.
 
@@ -372,30 +298,35 @@ def resolve_image(
     a conf value or an XCom (JSON) cannot supply.
     """
     check_source(source, parameter)
-    roots = None if allowed_roots is None else _frame_roots(allowed_roots)
+    roots = (
+        allowed_roots
+        if allowed_roots is None or isinstance(allowed_roots, FrameRoots)
+        else FrameRoots.parse(allowed_roots)
+    )
+    kind = kind_of(source)
     if isinstance(source, str):
-        if is_remote_url(source):
+        if kind is Kind.HTTP_URL:
             return ResolvedImage(source, None)
-        if source.startswith("data:"):
+        if kind is Kind.DATA_URL:
             return ResolvedImage(source, check_data_url(source, parameter))
-        if "://" in source:
+        if kind is Kind.URI:
             return _from_uri(source, parameter, roots)
         return _from_path(Path(source).expanduser(), parameter, roots)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _from_stream(io.BytesIO(bytes(source)), parameter, f"{len(source)} bytes")
-    if is_object_storage_path(source):
+    if kind is Kind.STORAGE_PATH:
         if roots is not None:
-            _check_object_root(source, parameter, roots)
+            roots.admit_object_path(source, parameter)
         return _from_object_storage(source, parameter)
     if isinstance(source, os.PathLike):
         return _from_path(Path(os.fspath(source)), parameter, roots)
     return _from_stream(source, parameter, getattr(source, "name", None) or "file object")  # type: ignore[arg-type]
 
 
-def _from_path(path: Path, parameter: str, roots: _FrameRoots | None) -> ResolvedImage:
+def _from_path(path: Path, parameter: str, roots: FrameRoots | None) -> ResolvedImage:
     if roots is not None:
         # What is opened is the resolved path that was checked, not the name it was given as.
-        path = _inside_local_root(path, str(path), parameter, roots)
+        path = roots.admit_local(path, str(path), parameter)
     label = str(path)
     if not path.is_file():
         raise HailuoImageError(
@@ -410,11 +341,11 @@ def _from_path(path: Path, parameter: str, roots: _FrameRoots | None) -> Resolve
         return _from_stream(handle, parameter, label)
 
 
-def _from_uri(uri: str, parameter: str, roots: _FrameRoots | None) -> ResolvedImage:
+def _from_uri(uri: str, parameter: str, roots: FrameRoots | None) -> ResolvedImage:
     local = uri_scheme(uri) in LOCAL_SCHEMES
     if roots is not None and not local:
         # Checked before the path is built: building one that names a connection can look it up.
-        _inside_storage_root(StorageLocation.from_uri(uri), redact_uri(uri), parameter, roots)
+        roots.admit_storage(StorageLocation.from_uri(uri), redact_uri(uri), parameter)
     cls = object_storage_path_class()
     if cls is None:  # pragma: no cover
         raise HailuoValidationError(
@@ -423,16 +354,8 @@ def _from_uri(uri: str, parameter: str, roots: _FrameRoots | None) -> ResolvedIm
     path = cls(uri)
     if roots is not None and local:
         # Checked on the path Airflow opens: it reads "file://dir/x" relative to the working directory.
-        _inside_local_root(Path(path.path), redact_uri(uri), parameter, roots)
+        roots.admit_local(Path(path.path), redact_uri(uri), parameter)
     return _from_object_storage(path, parameter)
-
-
-def _check_object_root(path: Any, parameter: str, roots: _FrameRoots) -> None:
-    label = redact_uri(str(path))
-    if (path.protocol or "file") in LOCAL_SCHEMES:
-        _inside_local_root(Path(path.path), label, parameter, roots)
-    else:
-        _inside_storage_root(object_storage_location(path), label, parameter, roots)
 
 
 def _from_object_storage(path: Any, parameter: str) -> ResolvedImage:

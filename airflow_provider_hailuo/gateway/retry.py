@@ -16,9 +16,9 @@ import tenacity
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from airflow_provider_hailuo.defaults import DEFAULT_RETRY_DELAY, DEFAULT_RETRY_LIMIT
 from airflow_provider_hailuo.exceptions import HailuoTransientError
-from airflow_provider_hailuo.quota import is_quota_refusal
+from airflow_provider_hailuo.gateway.defaults import DEFAULT_RETRY_DELAY, DEFAULT_RETRY_LIMIT
+from airflow_provider_hailuo.gateway.quota import is_quota_refusal
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -160,7 +160,7 @@ class RetryPolicy:
         the retry machinery is built only after a first transient failure, which it then counts
         as its first attempt: the waits, the bound and the log lines are the same as for
         :meth:`async_retrying`. ``retry_refusals=False``: a 429 or 503 is raised at once, for a
-        waiter that paces its own polls (:mod:`~airflow_provider_hailuo.polling`).
+        waiter that paces its own polls (:mod:`~airflow_provider_hailuo.gateway.polling`).
         """
         try:
             return await attempt()

@@ -13,8 +13,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-# The keys of each event's extra; a consumer may rely on all four being present.
-EXTRA_KEYS: tuple[str, ...] = ("hailuo_task_id", "video_url", "local_path", "cost")
+# The keys of each event's extra; a consumer may rely on all of them being present
+# (``local_size_bytes`` and ``local_sha256`` prove the ``local_path`` file; None unless downloaded).
+EXTRA_KEYS: tuple[str, ...] = (
+    "hailuo_task_id",
+    "video_url",
+    "local_path",
+    "local_size_bytes",
+    "local_sha256",
+    "cost",
+)
 
 
 def event_extra(result: Mapping[str, Any]) -> dict[str, Any]:
