@@ -76,6 +76,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "15",
                         "default": f"{MIN_DEFERRAL_SECONDS:g}",
                     },
+                    "triggerers": {
+                        "description": (
+                            "How many triggerers the deployment runs: each paces its polls of a "
+                            "connection at that connection's max_polls_per_second divided by this."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "2",
+                        "default": "1",
+                    },
                     "ui_video_folders": {
                         "description": (
                             "Comma-separated folders on the API server's machine whose downloaded "
@@ -131,6 +141,13 @@ def get_provider_info() -> dict[str, Any]:
                             "default": DEFAULT_RETRY_DELAY,
                             "exclusiveMinimum": 0,
                         },
+                    },
+                    "max_polls_per_second": {
+                        "label": "Max polls a second",
+                        "description": "The deployment's polls of this connection a second, at most, "
+                        "shared among its triggerers ([hailuo] triggerers); empty: paced by the "
+                        "gateway's refusals only",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                     "create_path": {
                         "label": "Create path",

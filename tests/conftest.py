@@ -33,6 +33,15 @@ _home = configure_local_airflow([EXAMPLES, TEST_DAGS])
 atexit.register(shutil.rmtree, _home, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def no_render_history() -> None:
+    """Each test starts with no render times learned: dag.test() runs triggers in this process,
+    whose history (gateway/render_times.py) would otherwise carry one test's renders into the next."""
+    from airflow_provider_hailuo.gateway.render_times import RENDER_TIMES
+
+    RENDER_TIMES.clear()
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """A migrated SQLite metadata database, for tests that run DAGs with ``dag.test()``."""

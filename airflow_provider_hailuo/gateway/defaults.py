@@ -34,6 +34,8 @@ MIN_DEFERRAL_SECONDS = 15.0
 CONFIG_MIN_DEFERRAL = "min_deferral_seconds"
 # The option as an environment variable, as Airflow reads it (the dag.test() sandbox sets it).
 MIN_DEFERRAL_ENV = f"AIRFLOW__{CONFIG_SECTION.upper()}__{CONFIG_MIN_DEFERRAL.upper()}"
+# How many triggerers share each connection's max_polls_per_second (integration/triggerers.py).
+CONFIG_TRIGGERERS = "triggerers"
 # Airflow's own deferral deadline trails the trigger's end time by this much, so the trigger's
 # clearer timeout message normally wins the race.
 DEFERRAL_GRACE_SECONDS = 60.0

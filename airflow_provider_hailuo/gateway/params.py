@@ -288,6 +288,16 @@ class GenerationRequest:
         """The model's rules (the model checked first)."""
         return check_model(self.model)
 
+    def render_ask(self) -> tuple[str, str, int]:
+        """What the render's length depends on: the model, and the resolution and duration with
+        the model's defaults filled in (an unset one renders as its default does)."""
+        rules = self.rules
+        return (
+            self.model,
+            self.resolution or rules.default_resolution,
+            self.duration or rules.default_duration,
+        )
+
     @cached_property
     def _warnings(self) -> tuple[str, ...]:
         rules = self.rules

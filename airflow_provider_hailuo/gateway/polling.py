@@ -1,11 +1,13 @@
-"""How long one waiter sleeps between polls of a gateway task: the pacing rule, without I/O.
+"""How long one waiter in a worker sleeps between polls of a gateway task: the pacing rule, without I/O.
 
-*Purpose.* A batch defers together: a thousand triggers of one account may poll through one
-gateway whose poll quota is a small part of what they ask for. Told "429, Retry-After: 1", a herd
-that comes back after exactly 1 s meets the same quota again, forever; most of its polls are
-refused. Each waiter here slows down until the herd as a whole polls at about the quota.
+*Purpose.* Waiters that share nothing (workers waiting with ``deferrable=False``, each in its own
+process) may still poll one gateway whose poll quota is a small part of what they ask for. Told
+"429, Retry-After: 1", a herd that comes back after exactly 1 s meets the same quota again,
+forever; most of its polls are refused. Each waiter here slows down until the herd as a whole
+polls at about the quota. (Triggers share their triggerer's loop, and pace a connection's polls
+together instead: triggers/pacer.py.)
 
-*How it works.* Each waiter (a trigger, a worker in :meth:`HailuoHook.wait_for_task`) holds one
+*How it works.* Each waiter (a worker in :meth:`HailuoHook.wait_for_task`) holds one
 :class:`PollPacing`. A poll refused for quota (429, 503) multiplies the wait by 2 to 3 at random,
 never below the gateway's ``Retry-After``; any other failure keeps the pace (honouring a longer
 ``Retry-After``); an answered poll shrinks the wait by a tenth, back toward ``poll_interval``.

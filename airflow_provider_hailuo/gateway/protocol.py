@@ -254,6 +254,13 @@ def timings_of(metadata: Mapping[str, Any]) -> dict[str, float]:
     return result
 
 
+def render_seconds_of(metadata: Mapping[str, Any]) -> float | None:
+    """Seconds from queueing to completion by the gateway's own stamps (one clock), where it gives
+    both; what a render of the same ask may take next time (gateway/render_times.py)."""
+    queued, completed = _parse_time(metadata.get("in_queue_at")), _parse_time(metadata.get("completed_at"))
+    return (completed - queued).total_seconds() if queued and completed else None
+
+
 def _parse_time(value: object) -> datetime | None:
     """A metadata timestamp; pendulum reads the ISO 8601 variants gateways write (``Z``, no offset)."""
     if not isinstance(value, str) or not value:

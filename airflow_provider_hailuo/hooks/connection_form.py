@@ -18,6 +18,7 @@ from airflow_provider_hailuo.gateway.defaults import (
 from airflow_provider_hailuo.hooks.settings import (
     EXTRA_CONNECT_TIMEOUT,
     EXTRA_CREATE_PATH,
+    EXTRA_MAX_POLLS_PER_SECOND,
     EXTRA_RETRY_DELAY,
     EXTRA_RETRY_LIMIT,
     EXTRA_TASK_PATH,
@@ -56,6 +57,9 @@ def legacy_form_widgets() -> dict[str, Any]:
             lazy_gettext("First retry delay (s)"),
             widget=BS3TextFieldWidget(),
             default=str(DEFAULT_RETRY_DELAY),
+        ),
+        EXTRA_MAX_POLLS_PER_SECOND: StringField(
+            lazy_gettext("Max polls a second"), widget=BS3TextFieldWidget()
         ),
         EXTRA_CREATE_PATH: StringField(
             lazy_gettext("Create path"), widget=BS3TextFieldWidget(), default=DEFAULT_CREATE_PATH

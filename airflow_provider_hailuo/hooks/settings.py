@@ -36,6 +36,8 @@ EXTRA_CREATE_PATH = "create_path"
 EXTRA_TASK_PATH = "task_path"
 EXTRA_RETRY_LIMIT = "retry_limit"
 EXTRA_RETRY_DELAY = "retry_delay"
+# The deployment's polls of this connection a second, at most (divided among its triggerers).
+EXTRA_MAX_POLLS_PER_SECOND = "max_polls_per_second"
 
 
 def normalise_base_url(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:
@@ -55,16 +57,21 @@ def normalise_base_url(host: str | None, *, schema: str | None = None, port: int
 
 
 def _positive_float(extras: Mapping[str, Any], key: str, default: float) -> float:
+    number = _optional_positive(extras, key, "seconds")
+    return default if number is None else number
+
+
+def _optional_positive(extras: Mapping[str, Any], key: str, unit: str) -> float | None:
     value = extras.get(key)
     if value in (None, ""):
-        return default
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if not math.isfinite(number) or number <= 0:
+    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
         raise HailuoValidationError(
-            key, f"connection extra {key}={value!r} must be a positive number of seconds"
+            key, f"connection extra {key}={value!r} must be a positive number of {unit}"
         )
     return number
 
@@ -145,6 +152,8 @@ class GatewaySettings:
     retry_delay: float = DEFAULT_RETRY_DELAY
     # None: frames may be read from anywhere the worker reaches (see images.resolve_image).
     allowed_frame_roots: FrameRoots | None = None
+    # None: the triggers poll as their schedules ask, slowed only by the gateway's refusals.
+    max_polls_per_second: float | None = None
     # The price_table extra as stored, read only where an estimate is made (cost.PriceTable): a
     # slip in it must not fail the triggers and sensors that wait for videos already paid for.
     price_table_extra: object = field(default=None, repr=False, compare=False)
@@ -188,6 +197,7 @@ class GatewaySettings:
             retry_limit=_attempts(extras),
             retry_delay=_positive_float(extras, EXTRA_RETRY_DELAY, DEFAULT_RETRY_DELAY),
             allowed_frame_roots=_frame_roots(extras),
+            max_polls_per_second=_optional_positive(extras, EXTRA_MAX_POLLS_PER_SECOND, "polls a second"),
             price_table_extra=extras.get(EXTRA_PRICE_TABLE),
         )
 

@@ -197,6 +197,8 @@ class HailuoVideoOperator(QuotaWaitMixin, BaseOperator):
                     timeout=self.timeout,
                     try_number=self._try_number,
                     kwargs=self._commitment_kwargs(),
+                    created_at=submission.sent_at,
+                    request=request,
                 )
             task = self.hook.wait_for_task(task_id, poll_interval=self.poll_interval, timeout=self.timeout)
         return self._finish(task, context, request)

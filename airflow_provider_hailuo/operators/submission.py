@@ -60,6 +60,10 @@ class DurableSubmission:
     records: RecordStore | None
     record: JobRecord | None
     epoch: tuple[int, str | None]
+    # Unix time just before this try's create was sent (a create retried after refusals was
+    # accepted later, never sooner): when its render started, at the latest, for the trigger's
+    # schedule. None until this try sends one.
+    sent_at: float | None = None
 
     @classmethod
     def open(
@@ -164,9 +168,11 @@ class DurableSubmission:
         """
         records = self.records
         if records is None:
+            self.sent_at = time.time()
             return self.hook.create_task(body, retry_refusals=retry_refusals)
         intent = replace(intent, recorded_at=time.time())
         records.put(intent)
+        self.sent_at = time.time()
         try:
             task_id = self.hook.create_task(body, retry_refusals=retry_refusals)
         except Exception as failure:

@@ -66,8 +66,14 @@ class HailuoTaskWaitMixin(_Operator):
         timeout: float,
         try_number: int | None,
         kwargs: dict[str, Any] | None = None,
+        created_at: float | None = None,
+        request: GenerationRequest | None = None,
     ) -> NoReturn:
-        """Hand the wait for ``hailuo_task_id`` to the triggerer; ``execute_complete`` resumes."""
+        """Hand the wait for ``hailuo_task_id`` to the triggerer; ``execute_complete`` resumes.
+
+        ``created_at`` (when the create was sent) and the ``request`` let the trigger poll
+        sparsely while renders of the same ask are not done (gateway/render_times.py)."""
+        from airflow_provider_hailuo.gateway.render_times import render_key
         from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 
         now = time.time()
@@ -79,6 +85,8 @@ class HailuoTaskWaitMixin(_Operator):
                 end_time=now + timeout,
                 try_number=try_number,
                 not_before=now + self.deferral_floor,
+                created_at=created_at,
+                render_key=None if request is None else render_key(*request.render_ask()),
             ),
             method_name="execute_complete",
             kwargs=kwargs,

@@ -1,9 +1,15 @@
 """HailuoTaskTrigger: polls one gateway task from the triggerer until it is final.
 
 It serialises only what identifies the work (connection id, gateway task id, poll interval, end
-time, the earliest time to fire): never the API key, never an image. Everything in ``run()`` is
-non-blocking: the connection is read through Airflow's async lookup and the gateway through the
-hook's shared aiohttp pool.
+time, the earliest time to fire, when the task was created and what it asked for): never the API
+key, never an image. Everything in ``run()`` is non-blocking: the connection is read through
+Airflow's async lookup and the gateway through the hook's shared aiohttp pool.
+
+When it polls: as gateway/render_times.py schedules (not before renders of the same ask have been
+seen to finish, then every ``poll_interval``; without history, every ``poll_interval`` from a
+first poll soon after it starts); each poll takes
+its connection's turn (triggers/pacer.py), so a connection's polls keep to its rate and slow
+together when the gateway refuses them.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from airflow_provider_hailuo.exceptions import (
     HailuoTransientError,
 )
 from airflow_provider_hailuo.gateway.defaults import DEFAULT_POLL_INTERVAL
-from airflow_provider_hailuo.gateway.polling import PollPacing
 from airflow_provider_hailuo.gateway.protocol import (
     STATUS_CANCELLED,
     STATUS_FAILED,
@@ -32,10 +37,20 @@ from airflow_provider_hailuo.gateway.protocol import (
     task_from_dict,
 )
 from airflow_provider_hailuo.gateway.quota import is_quota_refusal
+from airflow_provider_hailuo.gateway.render_times import (
+    RENDER_TIMES,
+    RenderKey,
+    key_from_kwargs,
+    next_poll_delay,
+    observed_render_seconds,
+    wait_for_earliest,
+)
 from airflow_provider_hailuo.hooks.async_pool import SessionLease
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.integration.metrics import record_failed, record_timed_out
+from airflow_provider_hailuo.integration.triggerers import poll_rate_share
 from airflow_provider_hailuo.triggers.base import HailuoBaseTrigger
+from airflow_provider_hailuo.triggers.pacer import PollPacer, connection_pacer
 
 # The statuses of the one event a trigger yields.
 EVENT_SUCCESS = "success"
@@ -60,6 +75,11 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         then): a task that deferred comes back no sooner than
         :data:`~airflow_provider_hailuo.gateway.defaults.MIN_DEFERRAL_SECONDS` after deferring. ``None``
         (a sensor started in the triggerer, which no worker deferred) yields at once.
+    :param created_at: Unix time at or before the gateway accepted the task (the operator takes
+        it just before sending the create); ``None`` (a sensor, a resumed task) schedules no
+        sparse polls.
+    :param render_key: ``[model, resolution, duration]`` as the task asked them: renders of the
+        same ask, seen by this triggerer, say when its video can be ready (gateway/render_times.py).
     """
 
     def __init__(
@@ -70,12 +90,16 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         end_time: float | None = None,
         try_number: int | None = None,
         not_before: float | None = None,
+        created_at: float | None = None,
+        render_key: list[Any] | tuple[Any, ...] | None = None,
     ) -> None:
         super().__init__(hailuo_conn_id, try_number)
         self.hailuo_task_id = hailuo_task_id
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.not_before = not_before
+        self.created_at = created_at
+        self.render_key: RenderKey | None = key_from_kwargs(render_key)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -87,6 +111,8 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
                 "end_time": self.end_time,
                 "try_number": self.try_number,
                 "not_before": self.not_before,
+                "created_at": self.created_at,
+                "render_key": list(self.render_key) if self.render_key else None,
             },
         )
 
@@ -107,7 +133,8 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         try:
             # Shared by the triggers of this connection starting together on this loop.
             settings = await hook.aget_settings()
-        except Exception as err:  # a missing connection, one without a key: no poll can succeed
+            rate = poll_rate_share(settings.max_polls_per_second)
+        except Exception as err:  # a missing connection, one without a key, a bad [hailuo] triggerers
             # (CancelledError is a BaseException: a triggerer shutting down still stops the trigger.)
             event = self._event(
                 EVENT_ERROR, f"cannot poll Hailuo task {self.hailuo_task_id}: {_describe(err)}"
@@ -117,13 +144,22 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
             return
         # Triggers start in herds (a mapped batch deferring, a triggerer restarting): spread their
         # first polls over one interval, or a thousand polls due at the same moment, every
-        # interval, would stall the loop and reach the gateway as one burst.
-        await asyncio.sleep(random.uniform(0, min(self.poll_interval, MAX_FIRST_POLL_SPREAD)))
-        reported_statuses: set[str] = set()
-        pacing = PollPacing(self.poll_interval)
+        # interval, would stall the loop and reach the gateway as one burst. With history of its
+        # ask, the first poll waits for the earliest its render can be done, spread the same way.
+        spread = random.uniform(0, min(self.poll_interval, MAX_FIRST_POLL_SPREAD))
+        await asyncio.sleep(
+            spread + wait_for_earliest(self._elapsed(), RENDER_TIMES.earliest(self.render_key))
+        )
+        pacer = connection_pacer(self.hailuo_conn_id, rate)
+        seen = _RunState()
         async with SessionLease(settings.base_url):
             while True:
-                outcome = await self._poll_once(hook, pacing, reported_statuses)
+                # No turn before the end time (the connection held for a long Retry-After): no
+                # poll, and the timeout event below.
+                if await pacer.turn(until=self._monotonic_end()):
+                    outcome = await self._poll_once(hook, pacer, seen)
+                else:
+                    outcome = self._next_delay()
                 if isinstance(outcome, TriggerEvent):
                     await self._hold()
                     yield outcome
@@ -158,9 +194,20 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         if not await asyncio.to_thread(hook.cancel_task, self.hailuo_task_id):
             self.log.warning("%s", still_rendering_warning(self.hailuo_task_id))
 
-    async def _poll_once(
-        self, hook: HailuoHook, pacing: PollPacing, reported_statuses: set[str]
-    ) -> TriggerEvent | float:
+    def _monotonic_end(self) -> float | None:
+        """The end time on the pacer's clock."""
+        return None if self.end_time is None else time.monotonic() + (self.end_time - time.time())
+
+    def _elapsed(self) -> float | None:
+        """Seconds since the create was sent, if known."""
+        return None if self.created_at is None else time.time() - self.created_at
+
+    def _next_delay(self) -> float:
+        """Seconds to the next poll by the schedule: ``poll_interval``, or longer while renders of
+        this ask are not expected to be done (gateway/render_times.py)."""
+        return next_poll_delay(self.poll_interval, self._elapsed(), RENDER_TIMES.earliest(self.render_key))
+
+    async def _poll_once(self, hook: HailuoHook, pacer: PollPacer, seen: _RunState) -> TriggerEvent | float:
         """One poll: the final event, or the seconds to wait before the next one."""
         try:
             # One poll (with the hook's retries) never outlives the end time, so the trigger's own
@@ -168,16 +215,16 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
             remaining = None if self.end_time is None else max(0.1, self.end_time - time.time())
             # asyncio.timeout, not wait_for: on 3.11 wait_for wraps every poll in one more Task.
             async with asyncio.timeout(remaining):
-                # A 429 is not retried inside the poll: the next poll is its retry, and the pacing,
-                # which outlives one poll, is what lets a herd of triggers settle at the quota.
+                # A 429 is not retried inside the poll: the next poll is its retry, and the
+                # connection's pacer, which every trigger of the connection shares, slows them all.
                 task = await hook.aget_task(self.hailuo_task_id, retry_refusals=False)
         except (HailuoTransientError, TimeoutError) as err:
             # Refused, or the hook's retries ran out on this poll; the task goes on rendering
             # regardless, so the trigger keeps polling until its end time instead of failing the task.
-            delay = pacing.failed(
-                err.retry_after if isinstance(err, HailuoTransientError) else None,
-                refused=is_quota_refusal(err),
-            )
+            retry_after = err.retry_after if isinstance(err, HailuoTransientError) else None
+            if is_quota_refusal(err):
+                pacer.refused(retry_after)  # the connection slows, and holds for Retry-After
+            delay = max(self._next_delay(), retry_after or 0.0)
             self.log.warning(
                 "Hailuo task %s: poll failed (%s); polling again in %.0f s",
                 self.hailuo_task_id,
@@ -191,14 +238,40 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
             return self._event(
                 EVENT_ERROR, f"polling Hailuo task {self.hailuo_task_id} failed: {_describe(err)}"
             )
+        pacer.answered()
         if task.is_success:
+            self._learn_render_time(task, seen.running_seen_at)
             return self._event(EVENT_SUCCESS, f"Hailuo task {task.id} completed", task)
         if task.is_final:
             return self._event(task.status, task.describe_failure(), task)
-        if not task.is_known_status and task.status not in reported_statuses:
-            reported_statuses.add(task.status)
+        seen.running_seen_at = time.time()
+        if not task.is_known_status and task.status not in (seen.reported_statuses or ()):
+            seen.reported_statuses = {*(seen.reported_statuses or ()), task.status}
             self.log.info("Hailuo task %s reports status %r; still waiting", task.id, task.status)
-        return pacing.answered()
+        return self._next_delay()
+
+    def _learn_render_time(self, task: HailuoTask, running_seen_at: float | None) -> None:
+        """Tell this triggerer's other waiters of the same ask how long this render took."""
+        if self.render_key is None:
+            return
+        seen_running_for = (
+            running_seen_at - self.created_at
+            if running_seen_at is not None and self.created_at is not None
+            else None
+        )
+        seconds = observed_render_seconds(task.metadata, lower_bound=seen_running_for)
+        if seconds is not None:
+            RENDER_TIMES.observe(self.render_key, seconds)
+
+
+class _RunState:
+    """What one trigger's run learns between polls: one small object, not one per poll."""
+
+    __slots__ = ("reported_statuses", "running_seen_at")
+
+    def __init__(self) -> None:
+        self.reported_statuses: set[str] | None = None  # made for the rare unknown status only
+        self.running_seen_at: float | None = None  # the last poll that saw the task running
 
 
 def _describe(error: BaseException) -> str:

@@ -90,6 +90,8 @@ class Cluster:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
+            # As a deployment says how many triggerers share each connection's poll rate.
+            "AIRFLOW__HAILUO__TRIGGERERS": str(self.triggerers),
             "AIRFLOW_CONN_HAILUO_DEFAULT": json.dumps(
                 {
                     "conn_type": "hailuo",

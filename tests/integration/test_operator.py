@@ -189,7 +189,12 @@ def test_deferral_hands_the_triggerer_nothing_secret_and_records_the_task_id(
         "end_time",
         "try_number",
         "not_before",
+        "created_at",
+        "render_key",
     }
+    # When the create was sent and what it asked for: when its video can be ready (render_times.py).
+    assert started <= kwargs["created_at"] <= time.time()
+    assert kwargs["render_key"] == ["minimax_hailuo_02_i2v", "768P", 6]
     # The video (or an error) comes back no sooner than the floor after deferring (deferral.py).
     assert started + deferral_floor <= kwargs["not_before"] <= time.time() + deferral_floor
     assert kwargs["try_number"] == ctx["ti"].try_number

@@ -69,6 +69,8 @@ def test_a_thousand_triggers_settle_at_a_poll_quota(
     refused = stats["quota_refusals"].get("poll_rate", 0)
     assert answered >= TRIGGERS  # each trigger saw its task completed
     # Hammering (each trigger back after 1 s, as its interval and the Retry-After say) has most
-    # polls refused: about 3 for each answered one here. A herd that spreads out and settles at the
-    # quota meets a burst of refusals while it spreads, then few: about 1 for 2 answered.
-    assert refused < answered, f"{refused} polls refused for {answered} answered"
+    # polls refused: about 3 for each answered one here. Triggers each backing off on their own
+    # met a burst of refusals while they spread out: about 1 for 2 answered. Paced as one
+    # connection (triggers/pacer.py), the herd halves its rate at the first refusals and creeps
+    # back: 17 refused for 3,831 answered in one run.
+    assert refused * 10 < answered, f"{refused} polls refused for {answered} answered"

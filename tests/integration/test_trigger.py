@@ -4,6 +4,7 @@ rides out transient faults, survives being re-created, and never blocks the even
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import time
 from collections import Counter, defaultdict
@@ -13,9 +14,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_hailuo.emulator import EmulatorServer
+from airflow_provider_hailuo.exceptions import HailuoValidationError
 from airflow_provider_hailuo.gateway.params import GenerationRequest
 from airflow_provider_hailuo.gateway.protocol import ERROR_CODES
+from airflow_provider_hailuo.gateway.render_times import MARGIN, MIN_SAMPLES, RENDER_TIMES
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+from airflow_provider_hailuo.integration.triggerers import poll_rate_share
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
 from tests.airflow_versions import EVERY_AIRFLOW
 from tests.integration.support import log_lines
@@ -50,6 +54,8 @@ def test_it_serialises_only_what_identifies_the_work(
         end_time=1_900_000_000.0,
         try_number=3,
         not_before=1_899_990_000.0,
+        created_at=1_899_989_000.0,
+        render_key=["minimax_hailuo_02_i2v", "768P", 6],
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_hailuo.triggers.hailuo.HailuoTaskTrigger"
@@ -60,6 +66,9 @@ def test_it_serialises_only_what_identifies_the_work(
         "end_time": 1_900_000_000.0,
         "try_number": 3,  # echoed in its event: a retry can tell an earlier try's event
         "not_before": 1_899_990_000.0,
+        # When it was created and what it asked for: when its video can be ready (render_times.py).
+        "created_at": 1_899_989_000.0,
+        "render_key": ["minimax_hailuo_02_i2v", "768P", 6],
     }
     assert trigger.event({"status": "success"}).payload["try_number"] == 3
     assert hailuo_emulator.api_key not in json.dumps(kwargs)
@@ -291,8 +300,9 @@ def test_a_retry_after_beyond_the_hooks_bound_is_waited_out_between_polls(
     event = run(HailuoTaskTrigger(task_id, fast_connection, poll_interval=0.05, end_time=time.time() + 1.5))
     assert event["status"] == "timeout"
     # Polling every 0.05 s regardless would have met the 429 about 30 times in 1.5 s; it polled
-    # once, then once more at its end time (the last chance to see the task finished).
-    assert hailuo_emulator.client.stats()["poll"] == 2
+    # once, and the connection held every poll for the Retry-After (triggers/pacer.py), past the
+    # end time: no poll the gateway asked not to have.
+    assert hailuo_emulator.client.stats()["poll"] == 1
 
 
 def test_on_kill_warns_that_the_gateway_task_renders_on(
@@ -304,3 +314,117 @@ def test_on_kill_warns_that_the_gateway_task_renders_on(
         asyncio.run(trigger.on_kill())
     warning = "Hailuo task task_rendering keeps rendering on the gateway and will be charged"
     assert any(warning in line for line in log_lines(caplog, capsys))
+
+
+KEY = ["minimax_hailuo_02_i2v", "768P", 6]
+
+
+def test_with_history_it_does_not_poll_before_renders_of_the_same_ask_finish(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    """Renders of this ask took 3 s: the trigger waits for the earliest (0.8 of that) before it
+    polls, not polling every 0.05 s meanwhile."""
+    for _ in range(MIN_SAMPLES):
+        RENDER_TIMES.observe(tuple(KEY), 3.0)  # type: ignore[arg-type]
+    hailuo_emulator.client.configure(render_seconds=0.3)
+    created_at = time.time()
+    task_id = submit(fast_connection)
+    trigger = HailuoTaskTrigger(
+        task_id,
+        fast_connection,
+        poll_interval=0.05,
+        end_time=time.time() + 60,
+        created_at=created_at,
+        render_key=KEY,
+    )
+    event = run(trigger)
+    assert event["status"] == "success"
+    # One poll, at the earliest, which finds the video. Without history: one poll each 0.05 s.
+    assert hailuo_emulator.client.stats()["poll"] == 1
+
+
+@pytest.mark.parametrize("what", ["no-history", "another-ask", "no-creation-time"])
+def test_without_history_of_its_ask_it_polls_every_interval(
+    fast_connection: str, hailuo_emulator: EmulatorServer, what: str
+) -> None:
+    learned = ["minimax_hailuo_02_i2v", "1080P", 6] if what == "another-ask" else KEY
+    if what != "no-history":
+        for _ in range(MIN_SAMPLES):
+            RENDER_TIMES.observe(tuple(learned), 30.0)  # type: ignore[arg-type]
+    hailuo_emulator.client.configure(render_seconds=2.0)
+    task_id = submit(fast_connection)
+    created_at = None if what == "no-creation-time" else time.time()
+    trigger = HailuoTaskTrigger(
+        task_id,
+        fast_connection,
+        poll_interval=0.05,
+        end_time=time.time() + 60,
+        created_at=created_at,
+        render_key=KEY,
+    )
+    event = run(trigger)
+    assert event["status"] == "success"
+    # Today's schedule: every 0.05 s for a 2 s render (about 40 polls; a busy machine polls fewer,
+    # never as few as the one poll of a trigger that waited for 30 s renders).
+    assert hailuo_emulator.client.stats()["poll"] >= 5
+
+
+def test_it_learns_how_long_its_render_took_by_the_gateways_stamps(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    hailuo_emulator.client.configure(render_seconds=0.5)
+    for _ in range(MIN_SAMPLES):
+        created_at = time.time()
+        task_id = submit(fast_connection)
+        trigger = HailuoTaskTrigger(
+            task_id,
+            fast_connection,
+            poll_interval=0.05,
+            end_time=time.time() + 60,
+            created_at=created_at,
+            render_key=KEY,
+        )
+        assert run(trigger)["status"] == "success"
+    earliest = RENDER_TIMES.earliest(tuple(KEY))  # type: ignore[arg-type]
+    # 0.5 s by the gateway's in_queue_at and completed_at, whatever this machine's polls saw.
+    assert earliest == pytest.approx(MARGIN * 0.5, abs=0.01)
+    # Another ask learned nothing; a failed render teaches nothing either (checked by its absence).
+    assert RENDER_TIMES.earliest(("minimax_hailuo_02_i2v", "1080P", 6)) is None
+
+
+def test_a_connections_polls_keep_to_its_rate(
+    hailuo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 triggers polling every 0.05 s would poll 600 times a second; the connection allows 10:
+    in no second does the gateway see more (one more at a window's edge)."""
+    rate = 10.0
+    connection = {
+        "conn_type": "hailuo",
+        "host": hailuo_emulator.url,
+        "password": hailuo_emulator.api_key,
+        "extra": {"retry_limit": 3, "retry_delay": 0.01, "max_polls_per_second": rate},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_HAILUO_PACED", json.dumps(connection))
+    hailuo_emulator.client.configure(render_seconds=1.0)
+    task_ids = [submit("hailuo_paced") for _ in range(30)]
+
+    async def all_of_them() -> list[dict[str, Any]]:
+        end = time.time() + 120
+        triggers = [HailuoTaskTrigger(t, "hailuo_paced", poll_interval=0.05, end_time=end) for t in task_ids]
+        return await asyncio.gather(*(first_event(trigger) for trigger in triggers))
+
+    events = asyncio.run(all_of_them())
+    assert [event["status"] for event in events] == ["success"] * 30
+    times = sorted(poll["at"] for poll in hailuo_emulator.client.polls())
+    assert len(times) >= 30
+    busiest = max(bisect.bisect_right(times, start + 1.0) - index for index, start in enumerate(times))
+    assert busiest <= rate + 1, f"{busiest} polls in one second"
+
+
+def test_the_triggerers_share_of_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__HAILUO__TRIGGERERS", "4")
+    assert poll_rate_share(10.0) == 2.5
+    assert poll_rate_share(None) is None
+    monkeypatch.setenv("AIRFLOW__HAILUO__TRIGGERERS", "0")
+    with pytest.raises(HailuoValidationError, match=r"\[hailuo\] triggerers must be a whole number"):
+        poll_rate_share(10.0)

@@ -168,6 +168,21 @@ def test_the_triggers_limits_are_the_codes() -> None:
     assert "shrinks the wait by a tenth" in text
 
 
+def test_the_render_schedule_and_the_pacer_are_the_codes() -> None:
+    from airflow_provider_hailuo.gateway import render_times
+    from airflow_provider_hailuo.triggers import pacer
+
+    text = " ".join(README.split())
+    assert f"the last {render_times.WINDOW} renders of each such ask" in text
+    assert f"Once it has seen {render_times.MIN_SAMPLES}, a trigger" in text
+    assert f"until {render_times.MARGIN:g} of their {render_times.QUANTILE * 100:g}th percentile" in text
+    assert pacer.DECREASE == 0.5
+    assert "halves the connection's rate" in text
+    assert "once a second at most" in text
+    assert pacer.DECREASE_EVERY == 1.0
+    assert f"about {pacer.RECOVERY * 100:g}% a second" in text
+
+
 def test_the_quota_waits_limits_are_the_codes() -> None:
     from airflow_provider_hailuo.gateway.defaults import MIN_DEFERRAL_SECONDS
     from airflow_provider_hailuo.gateway.quota import DEFAULT_SPACING, MAX_BACKOFF, MAX_SPACING, MIN_SPACING
