@@ -147,6 +147,8 @@ bench: $(VENV)/.installed-stamp
 	$(VENV)/bin/python benchmarks/worker_time.py
 	$(VENV)/bin/python benchmarks/trigger_cost.py
 	$(VENV)/bin/python benchmarks/triggerer_scale.py --sizes 100,1000,5000
+	# Renders like real ones: render-aware polling against a fixed interval and the HTTP provider's trigger.
+	$(VENV)/bin/python benchmarks/render_polling.py --sizes 100,1000,5000
 	# Real Airflow processes on PostgreSQL (as the e2e suite): a mapped batch against a create quota.
 	$(VENV)/bin/python benchmarks/rate_limit.py
 

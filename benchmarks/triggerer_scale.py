@@ -62,14 +62,13 @@ from _harness import (
     connection_env,
     load_note,
     markdown_table,
-    memory_status,
     percentile,
     print_result,
     raise_open_files_limit,
-    reset_peak_rss,
     run_child,
     with_ratio,
 )
+from _triggers import LoopWatch, drive, poll_gaps, succeeded
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
@@ -80,7 +79,6 @@ VARIANTS = {
     "hailuo": "HailuoTaskTrigger",
 }
 BASELINE = "http"
-HEARTBEAT_SECONDS = 0.010
 CREATE_CONCURRENCY = 64
 RENDER_SPREAD_STEPS = 10
 TARGET_N = 1000
@@ -126,7 +124,7 @@ def _thread_trigger_class() -> type[BaseTrigger]:
                     task = await asyncio.to_thread(hook.get_task, self.hailuo_task_id)
                     if task.is_final:
                         status = "success" if task.is_success else task.status
-                        yield TriggerEvent({"status": status, "task": task.to_dict()})
+                        yield TriggerEvent({"status": status, "task": task.to_event()})
                         return
                     await asyncio.sleep(self.poll_interval)
             finally:
@@ -164,22 +162,6 @@ def _trigger_factory(variant: str, poll_interval: float) -> Callable[[str], Base
     raise ValueError(f"unknown variant {variant!r}")
 
 
-def _succeeded(payload: Any) -> bool:
-    """HttpSensorTrigger's event is ``True``; the other two send a dict with a status."""
-    return payload is True or (isinstance(payload, dict) and payload.get("status") == "success")
-
-
-async def drive(trigger: BaseTrigger) -> tuple[Any, float]:
-    """Run a trigger as the triggerer does, up to its first event: (its payload, when it came)."""
-    events = trigger.run()
-    try:
-        async for event in events:
-            return event.payload, time.perf_counter()
-    finally:
-        await events.aclose()
-    return None, time.perf_counter()
-
-
 async def create_tasks(url: str, count: int) -> list[tuple[str, float]]:
     """Create ``count`` gateway tasks; each task id with the moment its create was answered."""
     import asyncio
@@ -202,15 +184,6 @@ async def create_tasks(url: str, count: int) -> list[tuple[str, float]]:
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-async def _heartbeat(lags: list[float], stop: Any) -> None:
-    import asyncio
-
-    while not stop.is_set():
-        started = time.perf_counter()
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-        lags.append(time.perf_counter() - started - HEARTBEAT_SECONDS)
-
-
 async def measure(
     variant: str,
     n: int,
@@ -228,8 +201,6 @@ async def measure(
 
     The render times spread over ``spread_seconds`` (default: the poll interval)."""
     import asyncio
-    import gc
-    import resource
     import tracemalloc
 
     import psutil
@@ -242,7 +213,7 @@ async def measure(
     # Warm-up (imports, the connection lookup, pools): one trigger on a task that is already done.
     ((warm_id, _),) = await create_tasks(url, 1)
     client.set_task_status(warm_id, "completed")
-    if not _succeeded((await drive(make(warm_id)))[0]):
+    if not succeeded((await drive(make(warm_id)))[0]):
         raise RuntimeError(f"{variant}: the warm-up trigger did not succeed")
 
     # Render times spread evenly over one poll interval, so that the moments the videos become
@@ -269,52 +240,29 @@ async def measure(
     ready_at = [ready_at[i] for i in order]
     triggers = [make(task_id) for task_id in task_ids]
 
-    gc.collect()
-    gc_pauses: list[float] = []
-    gc_started: list[float] = []
-
-    def gc_callback(phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2:
-            return
-        if phase == "start":
-            gc_started.append(time.perf_counter())
-        elif gc_started:
-            gc_pauses.append(time.perf_counter() - gc_started.pop())
-
     before = client.stats()
     emulator = psutil.Process(emulator_pid)
     emulator_cpu = sum(emulator.cpu_times()[:2])
-    rss_before = memory_status("VmRSS")
-    hwm_reset = reset_peak_rss()
-    if trace:
-        tracemalloc.start()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    lags: list[float] = []
-    stop = asyncio.Event()
-    started = time.perf_counter()
-    heartbeat = asyncio.create_task(_heartbeat(lags, stop))
-    gc.callbacks.append(gc_callback)
-    runs = [asyncio.create_task(drive(trigger)) for trigger in triggers]
-    done, pending = await asyncio.wait(runs, timeout=max_seconds)
-    wall = time.perf_counter() - started
-    gc.callbacks.remove(gc_callback)
-    for run in pending:
-        run.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=30)
-    stop.set()
-    await heartbeat
-    usage_after = resource.getrusage(resource.RUSAGE_SELF)
+    async with LoopWatch() as watch:
+        if trace:
+            tracemalloc.start()
+        started = time.perf_counter()
+        runs = [asyncio.create_task(drive(trigger)) for trigger in triggers]
+        done, pending = await asyncio.wait(runs, timeout=max_seconds)
+        wall = time.perf_counter() - started
+        for run in pending:
+            run.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=30)
     emulator_cpu = sum(emulator.cpu_times()[:2]) - emulator_cpu
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
     tracemalloc.stop()
-    peak_rss = memory_status("VmHWM") if hwm_reset else usage_after.ru_maxrss * 1024
     after = client.stats()
-    poll_gaps = _poll_gaps(client.polls(), set(task_ids))
+    gaps = poll_gaps(client.polls(), set(task_ids))
     client.close()
 
     finished = [run in done and run.exception() is None for run in runs]
-    ok = sum(1 for run, fine in zip(runs, finished, strict=True) if fine and _succeeded(run.result()[0]))
+    ok = sum(1 for run, fine in zip(runs, finished, strict=True) if fine and succeeded(run.result()[0]))
     errors = sorted({repr(run.exception())[:200] for run in done if run.exception() is not None})
     # How long after its video was ready each trigger yielded its event.
     delays = [
@@ -329,44 +277,20 @@ async def measure(
         "errors": errors,
         "wall_seconds": wall,
         "create_seconds": create_seconds,
-        "lag_samples": len(lags),
-        "lag_p50_ms": percentile(lags, 0.50) * 1000,
-        "lag_p99_ms": percentile(lags, 0.99) * 1000,
-        "lag_max_ms": max(lags, default=0.0) * 1000,
+        **watch.figures(),
         "event_delay_mean_s": sum(delays) / len(delays) if delays else 0.0,
         "event_delay_p95_s": percentile(delays, 0.95),
         "event_delay_p99_s": percentile(delays, 0.99),
-        "gc_full_count": len(gc_pauses),
-        "gc_full_total_ms": sum(gc_pauses) * 1000,
-        "gc_full_max_ms": max(gc_pauses, default=0.0) * 1000,
-        "peak_rss_growth_bytes": max(0, peak_rss - rss_before),
-        "peak_rss_measured_by": "VmHWM after clear_refs" if hwm_reset else "ru_maxrss",
         "tracemalloc_peak_bytes": traced_peak,
-        "cpu_seconds": (usage_after.ru_utime - usage.ru_utime) + (usage_after.ru_stime - usage.ru_stime),
         "connections_opened": after["connections_opened"] - before["connections_opened"],
         "polls": polls,
         "requests": after["total"] - before["total"],
         "requests_per_task": polls / n,
-        "poll_gap_mean_s": sum(poll_gaps) / len(poll_gaps) if poll_gaps else None,
+        "poll_gap_mean_s": sum(gaps) / len(gaps) if gaps else None,
         "poll_status_codes": after["status_codes_by_endpoint"]["poll"],
         "emulator_cpu_seconds": emulator_cpu,
         "emulator_max_in_flight": after["max_in_flight"],
     }
-
-
-def _poll_gaps(poll_log: list[dict[str, Any]], task_ids: set[str]) -> list[float]:
-    """The seconds between consecutive polls of each task: a trigger's real pace, which falls behind
-    its interval when its requests queue or its loop is busy."""
-    last: dict[str, float] = {}
-    gaps = []
-    for poll in sorted(poll_log, key=lambda poll: poll["at"]):
-        task_id = poll["task_id"]
-        if task_id not in task_ids:
-            continue
-        if task_id in last:
-            gaps.append(poll["at"] - last[task_id])
-        last[task_id] = poll["at"]
-    return gaps
 
 
 def child_main(args: argparse.Namespace) -> None:

@@ -87,7 +87,11 @@ class RenderPlanner:
 
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
+        # Render times from a generator of their own: how many draws a task's progress takes
+        # depends on its (random) id, and must not shift the renders of the tasks after it, so
+        # that one seed gives every run the same render times in the same order.
         self._random = random.Random(seed)
+        self._progress_random = random.Random(None if seed is None else seed + 1)
         self._slots: list[float] = []  # when each busy slot frees, as monotonic times
 
     def plan(
@@ -125,7 +129,8 @@ class RenderPlanner:
         silent for one task in four (chosen by its id, so a task keeps its manner)."""
         if int(hashlib.sha256(task_id.encode()).hexdigest(), 16) % 4 < _SILENT_IN_FOUR:
             return None
-        count = self._random.randint(2, 5)
-        moments = sorted(self._random.uniform(0.05, 0.95) for _ in range(count))
-        heights = sorted(round(self._random.uniform(0.05, MAX_RUNNING_PROGRESS), 2) for _ in range(count))
+        draw = self._progress_random
+        count = draw.randint(2, 5)
+        moments = sorted(draw.uniform(0.05, 0.95) for _ in range(count))
+        heights = sorted(round(draw.uniform(0.05, MAX_RUNNING_PROGRESS), 2) for _ in range(count))
         return tuple(zip(moments, heights, strict=True))

@@ -17,7 +17,7 @@ from airflow_provider_hailuo.emulator import EmulatorServer
 from airflow_provider_hailuo.exceptions import HailuoValidationError
 from airflow_provider_hailuo.gateway.params import GenerationRequest
 from airflow_provider_hailuo.gateway.protocol import ERROR_CODES
-from airflow_provider_hailuo.gateway.render_times import MARGIN, MIN_SAMPLES, RENDER_TIMES
+from airflow_provider_hailuo.gateway.render_times import MARGIN, MIN_SAMPLES, RENDER_TIMES, RenderKey
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
 from airflow_provider_hailuo.integration.triggerers import poll_rate_share
 from airflow_provider_hailuo.triggers.hailuo import HailuoTaskTrigger
@@ -316,7 +316,28 @@ def test_on_kill_warns_that_the_gateway_task_renders_on(
     assert any(warning in line for line in log_lines(caplog, capsys))
 
 
-KEY = ["minimax_hailuo_02_i2v", "768P", 6]
+ASK: RenderKey = ("minimax_hailuo_02_i2v", "768P", 6)
+
+
+def teach(ask: RenderKey, seconds: float) -> None:
+    """History of the ask, as this process's triggers would have learned it."""
+    for _ in range(MIN_SAMPLES):
+        RENDER_TIMES.observe(ask, seconds)
+
+
+def watch_a_new_render(connection: str, *, creation_known: bool = True) -> dict[str, Any]:
+    """Create a task (of ASK) and watch it as a trigger deferred to by the operator: every 0.05 s."""
+    created_at = time.time()
+    task_id = submit(connection)
+    trigger = HailuoTaskTrigger(
+        task_id,
+        connection,
+        poll_interval=0.05,
+        end_time=time.time() + 60,
+        created_at=created_at if creation_known else None,
+        render_key=list(ASK),
+    )
+    return run(trigger)
 
 
 def test_with_history_it_does_not_poll_before_renders_of_the_same_ask_finish(
@@ -324,21 +345,9 @@ def test_with_history_it_does_not_poll_before_renders_of_the_same_ask_finish(
 ) -> None:
     """Renders of this ask took 3 s: the trigger waits for the earliest (0.8 of that) before it
     polls, not polling every 0.05 s meanwhile."""
-    for _ in range(MIN_SAMPLES):
-        RENDER_TIMES.observe(tuple(KEY), 3.0)  # type: ignore[arg-type]
+    teach(ASK, 3.0)
     hailuo_emulator.client.configure(render_seconds=0.3)
-    created_at = time.time()
-    task_id = submit(fast_connection)
-    trigger = HailuoTaskTrigger(
-        task_id,
-        fast_connection,
-        poll_interval=0.05,
-        end_time=time.time() + 60,
-        created_at=created_at,
-        render_key=KEY,
-    )
-    event = run(trigger)
-    assert event["status"] == "success"
+    assert watch_a_new_render(fast_connection)["status"] == "success"
     # One poll, at the earliest, which finds the video. Without history: one poll each 0.05 s.
     assert hailuo_emulator.client.stats()["poll"] == 1
 
@@ -347,22 +356,10 @@ def test_with_history_it_does_not_poll_before_renders_of_the_same_ask_finish(
 def test_without_history_of_its_ask_it_polls_every_interval(
     fast_connection: str, hailuo_emulator: EmulatorServer, what: str
 ) -> None:
-    learned = ["minimax_hailuo_02_i2v", "1080P", 6] if what == "another-ask" else KEY
     if what != "no-history":
-        for _ in range(MIN_SAMPLES):
-            RENDER_TIMES.observe(tuple(learned), 30.0)  # type: ignore[arg-type]
+        teach(("minimax_hailuo_02_i2v", "1080P", 6) if what == "another-ask" else ASK, 30.0)
     hailuo_emulator.client.configure(render_seconds=2.0)
-    task_id = submit(fast_connection)
-    created_at = None if what == "no-creation-time" else time.time()
-    trigger = HailuoTaskTrigger(
-        task_id,
-        fast_connection,
-        poll_interval=0.05,
-        end_time=time.time() + 60,
-        created_at=created_at,
-        render_key=KEY,
-    )
-    event = run(trigger)
+    event = watch_a_new_render(fast_connection, creation_known=what != "no-creation-time")
     assert event["status"] == "success"
     # Today's schedule: every 0.05 s for a 2 s render (about 40 polls; a busy machine polls fewer,
     # never as few as the one poll of a trigger that waited for 30 s renders).
@@ -374,22 +371,18 @@ def test_it_learns_how_long_its_render_took_by_the_gateways_stamps(
 ) -> None:
     hailuo_emulator.client.configure(render_seconds=0.5)
     for _ in range(MIN_SAMPLES):
-        created_at = time.time()
-        task_id = submit(fast_connection)
-        trigger = HailuoTaskTrigger(
-            task_id,
-            fast_connection,
-            poll_interval=0.05,
-            end_time=time.time() + 60,
-            created_at=created_at,
-            render_key=KEY,
-        )
-        assert run(trigger)["status"] == "success"
-    earliest = RENDER_TIMES.earliest(tuple(KEY))  # type: ignore[arg-type]
+        assert watch_a_new_render(fast_connection)["status"] == "success"
     # 0.5 s by the gateway's in_queue_at and completed_at, whatever this machine's polls saw.
-    assert earliest == pytest.approx(MARGIN * 0.5, abs=0.01)
-    # Another ask learned nothing; a failed render teaches nothing either (checked by its absence).
-    assert RENDER_TIMES.earliest(("minimax_hailuo_02_i2v", "1080P", 6)) is None
+    assert RENDER_TIMES.earliest(ASK) == pytest.approx(MARGIN * 0.5, abs=0.01)
+    assert RENDER_TIMES.earliest(("minimax_hailuo_02_i2v", "1080P", 6)) is None  # another ask
+
+
+def test_a_failed_render_teaches_nothing(fast_connection: str, hailuo_emulator: EmulatorServer) -> None:
+    hailuo_emulator.client.configure(render_seconds=0.2)
+    for _ in range(MIN_SAMPLES):
+        hailuo_emulator.client.add_fault("task_failure", error_code="010004095")
+        assert watch_a_new_render(fast_connection)["status"] == "failed"
+    assert RENDER_TIMES.earliest(ASK) is None
 
 
 def test_a_connections_polls_keep_to_its_rate(

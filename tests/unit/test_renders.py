@@ -96,6 +96,15 @@ def test_the_same_seed_plans_the_same_renders() -> None:
     assert first == again
 
 
+def test_the_same_seed_draws_the_same_render_times_whatever_the_task_ids() -> None:
+    """Task ids are random, and decide which tasks report no progress (drawing nothing for it):
+    the render times of a seed must not depend on them, or two benchmark runs would differ."""
+    planner, other = RenderPlanner(seed=5), RenderPlanner(seed=5)
+    ours = [plan(planner, index).render_seconds for index in range(20)]
+    theirs = [plan(other, index, task_id=f"other_{index}").render_seconds for index in range(20)]
+    assert ours == theirs
+
+
 @pytest.mark.parametrize(
     "change",
     [
