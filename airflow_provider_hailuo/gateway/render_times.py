@@ -15,10 +15,13 @@ teach the rest of it. (A task that fails at once is told at the earliest too: a 
 nothing more for being seen later, a poll does.)
 
 *The bound.* From the earliest on, a video is seen at most one ``poll_interval`` after it is
-ready, as without history. Before the earliest (one render in ten, and less with the margin, by
-the history), it is seen at the earliest. With no history, or no creation time, the schedule is
-exactly ``poll_interval`` (nothing is assumed). Nothing is persisted: a restarted triggerer
-starts without history.
+ready, as without history (while the connection's pacer grants turns that often:
+triggers/pacer.py). A video ready before the earliest is seen at the earliest: if renders take
+as long as the remembered ones, under one in ten. The history counts queueing at the gateway
+(``in_queue_at`` is all a gateway is known to stamp): after a batch that queued, a render that
+does not queue is seen late, until faster renders replace the slow ones in the window. With no
+history, or no creation time, the schedule is exactly ``poll_interval`` (nothing is assumed).
+Nothing is persisted: a restarted triggerer starts without history.
 
 *What it does not use.* ``progress``: its course is not documented, and where it is given it
 stalls, jumps and stays at 0 before a render starts, so a schedule extrapolating it would be late
@@ -30,13 +33,16 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from airflow_provider_hailuo.gateway.protocol import render_seconds_of
 
 # What a render's length depends on: (model, resolution, duration), as the user asked them.
 RenderKey = tuple[str, str, int]
+# What a history is kept for: a trigger keys it by its connection too (connection id, ask), as two
+# connections may reach two gateways, or two accounts of other tiers.
+HistoryKey = Hashable
 
 # Renders remembered per ask: recent enough to follow a gateway's load, enough for a low quantile.
 WINDOW = 64
@@ -49,23 +55,24 @@ MARGIN = 0.8
 
 
 class RenderTimes:
-    """The render times one process has seen, per ask; shared by the process's waiters.
+    """The render times one process has seen, per key (connection and ask); shared by the
+    process's waiters.
 
     Triggers of one triggerer run on one event loop, so no lock is needed.
     """
 
     def __init__(self) -> None:
-        self._seen: dict[RenderKey, deque[float]] = {}
-        self._earliest: dict[RenderKey, float | None] = {}
+        self._seen: dict[HistoryKey, deque[float]] = {}
+        self._earliest: dict[HistoryKey, float | None] = {}
 
-    def observe(self, key: RenderKey, seconds: float) -> None:
+    def observe(self, key: HistoryKey, seconds: float) -> None:
         """One render of ``key`` took ``seconds`` from the create to the video."""
         if not math.isfinite(seconds) or seconds <= 0:
             return  # stamps out of order, or a clock that jumped: no evidence
         self._seen.setdefault(key, deque(maxlen=WINDOW)).append(seconds)
         self._earliest.pop(key, None)
 
-    def earliest(self, key: RenderKey | None) -> float | None:
+    def earliest(self, key: HistoryKey | None) -> float | None:
         """Seconds after the create before which a render of ``key`` is not expected; ``None``
         below :data:`MIN_SAMPLES` renders (or no key)."""
         if key is None:
@@ -122,6 +129,6 @@ def next_poll_delay(poll_interval: float, elapsed: float | None, earliest: float
 
 def observed_render_seconds(metadata: Mapping[str, Any], *, lower_bound: float | None) -> float | None:
     """How long a completed render took: by the gateway's stamps, else ``lower_bound`` (the time
-    from the create to the last poll that saw it running: the render took at least that, and a
-    shorter sample only makes the schedule poll sooner)."""
+    from the create's sending to the last poll that saw it running: about as long as the render,
+    never longer than the render and the create's own retries)."""
     return render_seconds_of(metadata) or lower_bound

@@ -152,8 +152,9 @@ class GatewaySettings:
     retry_delay: float = DEFAULT_RETRY_DELAY
     # None: frames may be read from anywhere the worker reaches (see images.resolve_image).
     allowed_frame_roots: FrameRoots | None = None
-    # None: the triggers poll as their schedules ask, slowed only by the gateway's refusals.
-    max_polls_per_second: float | None = None
+    # The max_polls_per_second extra as stored, read only by the triggers (poll_rate): a slip in
+    # it must not fail the waits for videos already paid for (they then poll unpaced).
+    max_polls_per_second_extra: object = field(default=None, repr=False, compare=False)
     # The price_table extra as stored, read only where an estimate is made (cost.PriceTable): a
     # slip in it must not fail the triggers and sensors that wait for videos already paid for.
     price_table_extra: object = field(default=None, repr=False, compare=False)
@@ -197,9 +198,17 @@ class GatewaySettings:
             retry_limit=_attempts(extras),
             retry_delay=_positive_float(extras, EXTRA_RETRY_DELAY, DEFAULT_RETRY_DELAY),
             allowed_frame_roots=_frame_roots(extras),
-            max_polls_per_second=_optional_positive(extras, EXTRA_MAX_POLLS_PER_SECOND, "polls a second"),
+            max_polls_per_second_extra=extras.get(EXTRA_MAX_POLLS_PER_SECOND),
             price_table_extra=extras.get(EXTRA_PRICE_TABLE),
         )
+
+    def max_polls_per_second(self) -> float | None:
+        """The deployment's polls of this connection a second, at most; ``None``: unpaced.
+
+        :raises HailuoValidationError: the extra is not a positive number.
+        """
+        extras = {EXTRA_MAX_POLLS_PER_SECOND: self.max_polls_per_second_extra}
+        return _optional_positive(extras, EXTRA_MAX_POLLS_PER_SECOND, "polls a second")
 
     @property
     def create_url(self) -> str:

@@ -61,8 +61,8 @@ class DurableSubmission:
     record: JobRecord | None
     epoch: tuple[int, str | None]
     # Unix time just before this try's create was sent (a create retried after refusals was
-    # accepted later, never sooner): when its render started, at the latest, for the trigger's
-    # schedule. None until this try sends one.
+    # accepted later, never sooner): its render started no sooner, which is what the trigger's
+    # schedule needs (gateway/render_times.py). None until this try sends one.
     sent_at: float | None = None
 
     @classmethod

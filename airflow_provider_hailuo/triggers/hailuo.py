@@ -47,6 +47,7 @@ from airflow_provider_hailuo.gateway.render_times import (
 )
 from airflow_provider_hailuo.hooks.async_pool import SessionLease
 from airflow_provider_hailuo.hooks.hailuo import HailuoHook
+from airflow_provider_hailuo.hooks.settings import GatewaySettings
 from airflow_provider_hailuo.integration.metrics import record_failed, record_timed_out
 from airflow_provider_hailuo.integration.triggerers import poll_rate_share
 from airflow_provider_hailuo.triggers.base import HailuoBaseTrigger
@@ -133,8 +134,7 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         try:
             # Shared by the triggers of this connection starting together on this loop.
             settings = await hook.aget_settings()
-            rate = poll_rate_share(settings.max_polls_per_second)
-        except Exception as err:  # a missing connection, one without a key, a bad [hailuo] triggerers
+        except Exception as err:  # a missing connection, one without a key: no poll can succeed
             # (CancelledError is a BaseException: a triggerer shutting down still stops the trigger.)
             event = self._event(
                 EVENT_ERROR, f"cannot poll Hailuo task {self.hailuo_task_id}: {_describe(err)}"
@@ -147,10 +147,11 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         # interval, would stall the loop and reach the gateway as one burst. With history of its
         # ask, the first poll waits for the earliest its render can be done, spread the same way.
         spread = random.uniform(0, min(self.poll_interval, MAX_FIRST_POLL_SPREAD))
-        await asyncio.sleep(
-            spread + wait_for_earliest(self._elapsed(), RENDER_TIMES.earliest(self.render_key))
-        )
-        pacer = connection_pacer(self.hailuo_conn_id, rate)
+        first = spread + wait_for_earliest(self._elapsed(), RENDER_TIMES.earliest(self._history_key))
+        if self.end_time is not None:  # the timeout event, not Airflow's blunter deadline
+            first = min(first, max(0.0, self.end_time - time.time()))
+        await asyncio.sleep(first)
+        pacer = connection_pacer(self.hailuo_conn_id, self._poll_rate(settings))
         seen = _RunState()
         async with SessionLease(settings.base_url):
             while True:
@@ -198,6 +199,20 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         """The end time on the pacer's clock."""
         return None if self.end_time is None else time.monotonic() + (self.end_time - time.time())
 
+    def _poll_rate(self, settings: GatewaySettings) -> float | None:
+        """This triggerer's share of the connection's poll rate. A bad extra or ``[hailuo]
+        triggerers`` is a warning, not the end of a wait for a video already paid for: unpaced."""
+        try:
+            return poll_rate_share(settings.max_polls_per_second())
+        except HailuoError as err:
+            self.log.warning("Hailuo task %s: its polls are not paced: %s", self.hailuo_task_id, err)
+            return None
+
+    @property
+    def _history_key(self) -> tuple[str, RenderKey] | None:
+        """Render times are remembered per connection and ask (gateway/render_times.py)."""
+        return None if self.render_key is None else (self.hailuo_conn_id, self.render_key)
+
     def _elapsed(self) -> float | None:
         """Seconds since the create was sent, if known."""
         return None if self.created_at is None else time.time() - self.created_at
@@ -205,7 +220,7 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
     def _next_delay(self) -> float:
         """Seconds to the next poll by the schedule: ``poll_interval``, or longer while renders of
         this ask are not expected to be done (gateway/render_times.py)."""
-        return next_poll_delay(self.poll_interval, self._elapsed(), RENDER_TIMES.earliest(self.render_key))
+        return next_poll_delay(self.poll_interval, self._elapsed(), RENDER_TIMES.earliest(self._history_key))
 
     async def _poll_once(self, hook: HailuoHook, pacer: PollPacer, seen: _RunState) -> TriggerEvent | float:
         """One poll: the final event, or the seconds to wait before the next one."""
@@ -252,7 +267,7 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
 
     def _learn_render_time(self, task: HailuoTask, running_seen_at: float | None) -> None:
         """Tell this triggerer's other waiters of the same ask how long this render took."""
-        if self.render_key is None:
+        if self._history_key is None:
             return
         seen_running_for = (
             running_seen_at - self.created_at
@@ -261,7 +276,7 @@ class HailuoTaskTrigger(HailuoBaseTrigger):
         )
         seconds = observed_render_seconds(task.metadata, lower_bound=seen_running_for)
         if seconds is not None:
-            RENDER_TIMES.observe(self.render_key, seconds)
+            RENDER_TIMES.observe(self._history_key, seconds)
 
 
 class _RunState:

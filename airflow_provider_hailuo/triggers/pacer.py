@@ -12,12 +12,16 @@ connection's ``max_polls_per_second``, this triggerer's share of it: see
 in the order asked: the rate is never exceeded, and no trigger falls behind the others. A poll
 refused for quota (429, 503) halves the connection's rate, from the rate polls were actually
 sent at (at most once a :data:`DECREASE_EVERY`: the refusals of one burst of polls already in
-flight are one signal), and holds every turn for the gateway's ``Retry-After``; each answered
-poll gives a little back (about :data:`RECOVERY` of the rate a second), up to the configured
+flight are one signal), and holds every turn for the gateway's ``Retry-After`` (at most
+:data:`MAX_HOLD_SECONDS`); each answered poll gives a little back (:data:`RECOVERY` polls a
+second: about 5% of the rate a second while the connection polls at it), up to the configured
 rate, or, with none, until polls need less than half of it, when the connection is unpaced again.
 So a herd settles near the quota with few refusals, every trigger at the same pace.
 
-*What it does not do.* It knows nothing of other triggerers: each paces its own share. It does not
+*What it does not do.* It knows nothing of other triggerers: each paces its own share, and
+Airflow does not share the triggers evenly among them (nor tell a survivor that another died), so
+a deployment whose triggerers carry few triggers each polls under the quota. The retries inside
+one poll (a 5xx, a dropped connection: the connection's ``retry_limit``) take no turn. It does not
 shorten any trigger's wait: a trigger's schedule (``poll_interval``, gateway/render_times.py)
 decides when it wants to poll, the pacer only when it may.
 """
@@ -34,13 +38,17 @@ from collections.abc import Callable
 DECREASE = 0.5
 # ...at most once in this many seconds: a burst of polls in flight refused together is one signal.
 DECREASE_EVERY = 1.0
-# Answered polls give back about this part of the rate a second (5%: from half the quota back to
-# it in about 14 s, so a connection at its quota meets about one refusal in that time).
+# Each answered poll adds this much to the rate (polls a second): a connection polling at its rate
+# r gets about 5% of it back a second (from half the quota back to it in about 14 s, so a
+# connection at its quota meets about one refusal in that time).
 RECOVERY = 0.05
 # A connection slowed by refusals still polls at least this often (a second): one poll in 5 s.
 MIN_RATE = 0.2
 # How long the sent rate is measured over, when no rate is set, for the first refusal to halve it.
 MEASURE_SECONDS = 2.0
+# The longest a Retry-After holds a connection's polls: a gateway's "inf" or a day must not freeze
+# every trigger of the connection (each then polls again, and is told again if it must wait).
+MAX_HOLD_SECONDS = 300.0
 
 
 class PollPacer:
@@ -100,8 +108,8 @@ class PollPacer:
     def refused(self, retry_after: float | None = None) -> None:
         """A poll was refused for quota; ``retry_after`` is the gateway's, if it sent one."""
         now = self._clock()
-        if retry_after:
-            self._hold_until = max(self._hold_until, now + retry_after)
+        if retry_after and math.isfinite(retry_after):
+            self._hold_until = max(self._hold_until, now + min(retry_after, MAX_HOLD_SECONDS))
         if now - self._last_decrease < DECREASE_EVERY:
             return
         self._last_decrease = now
@@ -109,15 +117,15 @@ class PollPacer:
         # need would take many halvings to slow anything.
         sent = self.sent_rate(now)
         base = sent if self.rate is None or 0 < sent < self.rate else self.rate
-        self.rate = max(MIN_RATE, base * DECREASE)
+        slowed = max(MIN_RATE, base * DECREASE)
+        # The floor never lifts a configured rate below it (a small share of a small rate).
+        self.rate = slowed if self.max_rate is None else min(slowed, self.max_rate)
 
     def answered(self) -> None:
         """A poll was answered (whatever the task's status): give a little of the rate back."""
         if self.rate is None:
             return
-        # Per poll 1 + RECOVERY / rate: compounded over the rate's polls of one second, about
-        # 1 + RECOVERY a second, whatever the rate.
-        grown = self.rate * (1.0 + RECOVERY / self.rate)
+        grown = self.rate + RECOVERY
         if self.max_rate is not None:
             self.rate = min(grown, self.max_rate)
         elif grown > 2.0 * self.sent_rate(self._clock()) > 0:
@@ -134,9 +142,11 @@ class PollPacer:
             self.rate = max_rate if self.rate is None else min(self.rate, max_rate)
 
     def sent_rate(self, now: float) -> float:
-        """Turns a second lately: the last whole window's, or the current one's if it is busier."""
+        """Turns a second lately: the last whole window's, or the current one's if it is busier
+        (once half a window has passed: over a few milliseconds a handful of turns reads as a
+        rate many times the true one)."""
         elapsed = now - self._window_start
-        current = self._window_turns / elapsed if elapsed > 0 else 0.0
+        current = self._window_turns / elapsed if elapsed >= MEASURE_SECONDS / 2 else 0.0
         return max(self._sent_rate, current)
 
     def _count(self, now: float) -> None:

@@ -319,13 +319,13 @@ def test_on_kill_warns_that_the_gateway_task_renders_on(
 ASK: RenderKey = ("minimax_hailuo_02_i2v", "768P", 6)
 
 
-def teach(ask: RenderKey, seconds: float) -> None:
-    """History of the ask, as this process's triggers would have learned it."""
+def teach(connection: str, ask: RenderKey, seconds: float) -> None:
+    """History of the ask on the connection, as this process's triggers would have learned it."""
     for _ in range(MIN_SAMPLES):
-        RENDER_TIMES.observe(ask, seconds)
+        RENDER_TIMES.observe((connection, ask), seconds)
 
 
-def watch_a_new_render(connection: str, *, creation_known: bool = True) -> dict[str, Any]:
+def watch_a_new_render(connection: str, *, creation_known: bool = True, within: float = 60) -> dict[str, Any]:
     """Create a task (of ASK) and watch it as a trigger deferred to by the operator: every 0.05 s."""
     created_at = time.time()
     task_id = submit(connection)
@@ -333,7 +333,7 @@ def watch_a_new_render(connection: str, *, creation_known: bool = True) -> dict[
         task_id,
         connection,
         poll_interval=0.05,
-        end_time=time.time() + 60,
+        end_time=time.time() + within,
         created_at=created_at if creation_known else None,
         render_key=list(ASK),
     )
@@ -345,19 +345,33 @@ def test_with_history_it_does_not_poll_before_renders_of_the_same_ask_finish(
 ) -> None:
     """Renders of this ask took 3 s: the trigger waits for the earliest (0.8 of that) before it
     polls, not polling every 0.05 s meanwhile."""
-    teach(ASK, 3.0)
+    teach(fast_connection, ASK, 3.0)
     hailuo_emulator.client.configure(render_seconds=0.3)
     assert watch_a_new_render(fast_connection)["status"] == "success"
     # One poll, at the earliest, which finds the video. Without history: one poll each 0.05 s.
     assert hailuo_emulator.client.stats()["poll"] == 1
 
 
-@pytest.mark.parametrize("what", ["no-history", "another-ask", "no-creation-time"])
+def test_waiting_for_the_earliest_never_outlives_the_end_time(
+    fast_connection: str, hailuo_emulator: EmulatorServer
+) -> None:
+    """History says 30 s; the trigger has 1 s: it polls at its end time and times out (a trigger
+    that slept to the earliest would find the video done, long after Airflow's own deadline)."""
+    teach(fast_connection, ASK, 30.0)
+    hailuo_emulator.client.configure(render_seconds=5.0)
+    assert watch_a_new_render(fast_connection, within=1.0)["status"] == "timeout"
+
+
+@pytest.mark.parametrize("what", ["no-history", "another-ask", "another-connection", "no-creation-time"])
 def test_without_history_of_its_ask_it_polls_every_interval(
     fast_connection: str, hailuo_emulator: EmulatorServer, what: str
 ) -> None:
-    if what != "no-history":
-        teach(("minimax_hailuo_02_i2v", "1080P", 6) if what == "another-ask" else ASK, 30.0)
+    if what == "another-ask":
+        teach(fast_connection, ("minimax_hailuo_02_i2v", "1080P", 6), 30.0)
+    elif what == "another-connection":  # another gateway, or an account of another tier
+        teach("hailuo_other", ASK, 30.0)
+    elif what == "no-creation-time":
+        teach(fast_connection, ASK, 30.0)
     hailuo_emulator.client.configure(render_seconds=2.0)
     event = watch_a_new_render(fast_connection, creation_known=what != "no-creation-time")
     assert event["status"] == "success"
@@ -373,8 +387,8 @@ def test_it_learns_how_long_its_render_took_by_the_gateways_stamps(
     for _ in range(MIN_SAMPLES):
         assert watch_a_new_render(fast_connection)["status"] == "success"
     # 0.5 s by the gateway's in_queue_at and completed_at, whatever this machine's polls saw.
-    assert RENDER_TIMES.earliest(ASK) == pytest.approx(MARGIN * 0.5, abs=0.01)
-    assert RENDER_TIMES.earliest(("minimax_hailuo_02_i2v", "1080P", 6)) is None  # another ask
+    assert RENDER_TIMES.earliest((fast_connection, ASK)) == pytest.approx(MARGIN * 0.5, abs=0.01)
+    assert RENDER_TIMES.earliest((fast_connection, ("minimax_hailuo_02_i2v", "1080P", 6))) is None
 
 
 def test_a_failed_render_teaches_nothing(fast_connection: str, hailuo_emulator: EmulatorServer) -> None:
@@ -382,7 +396,7 @@ def test_a_failed_render_teaches_nothing(fast_connection: str, hailuo_emulator: 
     for _ in range(MIN_SAMPLES):
         hailuo_emulator.client.add_fault("task_failure", error_code="010004095")
         assert watch_a_new_render(fast_connection)["status"] == "failed"
-    assert RENDER_TIMES.earliest(ASK) is None
+    assert RENDER_TIMES.earliest((fast_connection, ASK)) is None
 
 
 def test_a_connections_polls_keep_to_its_rate(
@@ -412,6 +426,29 @@ def test_a_connections_polls_keep_to_its_rate(
     assert len(times) >= 30
     busiest = max(bisect.bisect_right(times, start + 1.0) - index for index, start in enumerate(times))
     assert busiest <= rate + 1, f"{busiest} polls in one second"
+
+
+@pytest.mark.parametrize("extra", [{"max_polls_per_second": "fast"}, {"max_polls_per_second": -1}])
+def test_a_bad_rate_leaves_the_polls_unpaced_and_the_wait_going(
+    hailuo_emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    extra: dict[str, Any],
+) -> None:
+    """An extra edited wrongly while videos render must not fail the waits for them."""
+    connection = {
+        "conn_type": "hailuo",
+        "host": hailuo_emulator.url,
+        "password": hailuo_emulator.api_key,
+        "extra": extra,
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_HAILUO_SLIPPED", json.dumps(connection))
+    task_id = submit("hailuo_slipped")
+    event = run(HailuoTaskTrigger(task_id, "hailuo_slipped", poll_interval=0.05, end_time=time.time() + 30))
+    assert event["status"] == "success"
+    warning = "its polls are not paced: connection extra max_polls_per_second="
+    assert any(warning in line for line in log_lines(caplog, capsys))
 
 
 def test_the_triggerers_share_of_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:

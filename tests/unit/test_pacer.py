@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 
 import pytest
 
 from airflow_provider_hailuo.triggers.pacer import (
     DECREASE,
+    MAX_HOLD_SECONDS,
     MIN_RATE,
     PollPacer,
     connection_pacer,
@@ -163,3 +165,34 @@ def test_a_turn_queued_behind_others_gives_up_at_its_deadline() -> None:
         return list(results)
 
     assert asyncio.run(scenario()) == [True, False, False, False]
+
+
+def test_a_refusal_never_lifts_a_small_rate_to_the_floor() -> None:
+    clock = FakeClock()
+    pacer = PollPacer(0.125, clock=clock)  # a small share of a small rate
+    pacer.refused()
+    assert pacer.rate is not None
+    assert pacer.rate <= 0.125
+
+
+def test_a_few_turns_in_a_new_window_do_not_read_as_a_burst() -> None:
+    """Polls at a steady 20 a second; refused 10 ms into a window: halved from 20, not from the
+    hundreds that 3 turns in 10 ms would read as."""
+    clock = FakeClock()
+    pacer = PollPacer(None, clock=clock)
+    for _ in range(41):  # 2 s at 20 a second: one whole window
+        pacer._count(clock.now)
+        clock.now += 0.05
+    for _ in range(3):
+        pacer._count(clock.now)
+        clock.now += 0.005
+    pacer.refused()
+    assert pacer.rate == pytest.approx(20.0 * DECREASE, rel=0.1)
+
+
+@pytest.mark.parametrize("retry_after", [math.inf, 86_400.0])
+def test_a_retry_after_holds_the_connection_for_at_most_the_longest_hold(retry_after: float) -> None:
+    clock = FakeClock()
+    pacer = PollPacer(None, clock=clock)
+    pacer.refused(retry_after)
+    assert pacer._hold_until <= clock.now + MAX_HOLD_SECONDS

@@ -308,3 +308,19 @@ def test_a_slip_in_the_price_table_fails_only_the_estimate() -> None:
     with pytest.raises(HailuoValidationError, match="price_table"):
         PriceTable.from_extra(text)
     assert settings().price_table_extra is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("", None), (10, 10.0), ("2.5", 2.5)])
+def test_the_poll_rate_extra(value: object, expected: float | None) -> None:
+    assert settings(extras={"max_polls_per_second": value}).max_polls_per_second() == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "fast", True, "inf", "nan"])
+def test_a_bad_poll_rate_fails_only_where_it_is_read(value: object) -> None:
+    """The settings are made (the waits for paid videos go on); reading the rate names the extra."""
+    made = settings(extras={"max_polls_per_second": value})
+    with pytest.raises(
+        HailuoValidationError, match=r"max_polls_per_second=.* must be a positive number"
+    ) as info:
+        made.max_polls_per_second()
+    assert info.value.parameter == "max_polls_per_second"
