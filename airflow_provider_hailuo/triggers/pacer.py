@@ -142,11 +142,11 @@ class PollPacer:
             self.rate = max_rate if self.rate is None else min(self.rate, max_rate)
 
     def sent_rate(self, now: float) -> float:
-        """Turns a second lately: the last whole window's, or the current one's if it is busier
-        (once half a window has passed: over a few milliseconds a handful of turns reads as a
-        rate many times the true one)."""
-        elapsed = now - self._window_start
-        current = self._window_turns / elapsed if elapsed >= MEASURE_SECONDS / 2 else 0.0
+        """Turns a second lately: the last whole window's, or the current one's if it is busier.
+        The current one counts as at least half a window long: over a few milliseconds a handful
+        of turns would read as a rate many times the true one (and a herd's first burst, read as
+        nothing, would drop the connection to its floor)."""
+        current = self._window_turns / max(now - self._window_start, MEASURE_SECONDS / 2)
         return max(self._sent_rate, current)
 
     def _count(self, now: float) -> None:

@@ -196,3 +196,16 @@ def test_a_retry_after_holds_the_connection_for_at_most_the_longest_hold(retry_a
     pacer = PollPacer(None, clock=clock)
     pacer.refused(retry_after)
     assert pacer._hold_until <= clock.now + MAX_HOLD_SECONDS
+
+
+def test_a_herds_first_burst_halves_its_rate_not_to_the_floor() -> None:
+    """1,000 polls in the first 0.2 s, then a refusal: slowed from what was sent, not to one poll
+    in 5 s (which would keep a thousand triggers waiting for minutes)."""
+    clock = FakeClock()
+    pacer = PollPacer(None, clock=clock)
+    for _ in range(1000):
+        pacer._count(clock.now)
+        clock.now += 0.0002
+    pacer.refused()
+    assert pacer.rate is not None
+    assert pacer.rate >= 100.0
